@@ -1,0 +1,74 @@
+"""The products REST API under /api/v1."""
+from flask import Blueprint, request, url_for
+
+from auth import token_required
+from models import Product, db, products_page
+from schemas import pagination_schema, product_schema, product_update_schema, products_schema
+from tasks import fire_and_forget, very_slow_add
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Ids past a 32-bit integer cannot exist; refusing them in the route turns
+# /products/99999999999999999999 into a 404 instead of a database overflow.
+PRODUCT_ID = "<int(max=2147483647):product_id>"
+
+
+@bp.get("/products")
+def list_products():
+    """List products by id, a page at a time, and start the slow task without waiting."""
+    args = pagination_schema.load(request.args)
+    page = products_page(**args)
+    fire_and_forget(very_slow_add, 1, 2)
+    return products_schema.dump(page.items), 200, pagination_headers(page)
+
+
+@bp.get(f"/products/{PRODUCT_ID}")
+def get_product(product_id: int):
+    """Show one product."""
+    return product_schema.dump(db.get_or_404(Product, product_id))
+
+
+@bp.post("/products")
+@token_required
+def create_product():
+    """Create a product."""
+    product = Product(**product_schema.load(request.get_json()))
+    db.session.add(product)
+    db.session.commit()
+    location = url_for(".get_product", product_id=product.id)
+    return product_schema.dump(product), 201, {"Location": location}
+
+
+@bp.patch(f"/products/{PRODUCT_ID}")
+@token_required
+def update_product(product_id: int):
+    """Change some fields of a product."""
+    product = db.get_or_404(Product, product_id)
+    for field, value in product_update_schema.load(request.get_json()).items():
+        setattr(product, field, value)
+    db.session.commit()
+    return product_schema.dump(product)
+
+
+@bp.delete(f"/products/{PRODUCT_ID}")
+@token_required
+def delete_product(product_id: int):
+    """Delete a product."""
+    db.session.delete(db.get_or_404(Product, product_id))
+    db.session.commit()
+    return "", 204
+
+
+def pagination_headers(page) -> dict[str, str]:
+    """Return X-Total-Count and an RFC 8288 Link header for a page of results."""
+    endpoint = request.endpoint
+    targets = {"first": 1, "last": max(page.pages, 1)}
+    if page.has_prev:
+        targets["prev"] = page.prev_num
+    if page.has_next:
+        targets["next"] = page.next_num
+    links = ", ".join(
+        f'<{url_for(endpoint, page=number, per_page=page.per_page, _external=True)}>; rel="{rel}"'
+        for rel, number in targets.items()
+    )
+    return {"X-Total-Count": str(page.total), "Link": links}

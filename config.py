@@ -1,0 +1,170 @@
+"""Build the application's configuration from the environment.
+
+This is the only module that reads os.environ: everything else reads app.config.
+"""
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from dotenv import load_dotenv
+
+ENVIRONMENTS = ("development", "test", "production")
+INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
+MiB = 1024 * 1024
+EMBEDDED_FOLDERS = ("queue", "control", "results")
+
+# The web process publishes and moves on: a broker that refuses, hangs or
+# does not answer must cost it well under a second, so every broker wait in
+# the web process is bounded (SPEC section 3).
+CLIENT_BROKER_OPTIONS = {
+    "socket_connect_timeout": 0.25,
+    "socket_timeout": 0.25,
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
+# The worker is the opposite: it should wait out a broker restart, so it keeps
+# kombu's patient reconnection and only bounds a read long enough to notice a
+# dead TCP connection.
+WORKER_BROKER_OPTIONS = {
+    "socket_connect_timeout": 5,
+    "socket_timeout": 30,
+}
+# Redis re-delivers a message that was taken but not acknowledged after this
+# many seconds; it must stay longer than the longest task, or the task runs
+# twice. https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+VISIBILITY_TIMEOUT = 3600
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment cannot make a working config."""
+
+
+def from_env(
+    environ: Mapping[str, str] | None = None, instance_path: Path = INSTANCE_PATH
+) -> dict[str, Any]:
+    """Return the Flask config for the environment named by APP_ENV."""
+    if environ is None:
+        load_dotenv()
+        environ = os.environ
+    name = environ.get("APP_ENV") or "development"
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+    production = name == "production"
+
+    def setting(variable: str) -> str | None:
+        value = environ.get(variable) or None
+        if value is None and production:
+            raise ConfigError(f"{variable} must be set when APP_ENV=production")
+        return value
+
+    secret_key = setting("SECRET_KEY") or "dev-only-secret-key"
+    database_url = setting("DATABASE_URL")
+    redis_url = setting("REDIS_URL")
+    embedded = [] if redis_url else [str(instance_path / "celery" / d) for d in EMBEDDED_FOLDERS]
+    return {
+        "APP_ENV": name,
+        "TESTING": name == "test",
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": (
+            database_uri(database_url)
+            if database_url
+            else f"sqlite:///{instance_path / 'development.sqlite'}"
+        ),
+        # A connection that the database closed while idle is replaced rather
+        # than failing the next request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": MiB,
+        # Created at start-up: the SQLite file and the embedded broker live here.
+        "DATA_FOLDERS": [str(instance_path), *embedded],
+        "SLOW_ADD_SECONDS": float(environ.get("SLOW_ADD_SECONDS") or 3),
+        "CELERY": celery_settings(
+            redis_uri(redis_url) if redis_url else None,
+            instance_path,
+            concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
+        ),
+        # Applied by the worker on start-up only (see tasks.make_celery).
+        "CELERY_WORKER": (
+            {"broker_transport_options": broker_options(WORKER_BROKER_OPTIONS)}
+            if redis_url
+            else {}
+        ),
+    }
+
+
+def database_uri(url: str) -> str:
+    """Return a SQLAlchemy URL with an installed driver for a Heroku-style URL.
+
+    Heroku still hands out postgres:// URLs, which SQLAlchemy 1.4+ rejects, and
+    a bare postgresql:// picks psycopg2 on SQLAlchemy 2.0; psycopg 3 is the
+    driver installed here.
+    """
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg{sep}{rest}"
+    return url
+
+
+def redis_uri(url: str) -> str:
+    """Return url, accepting Heroku Key-Value Store's self-signed TLS certificate.
+
+    Heroku's rediss:// URLs use a certificate no client can verify, and both
+    kombu and Celery's result backend refuse a rediss:// URL that does not
+    say ssl_cert_reqs. https://devcenter.heroku.com/articles/connecting-heroku-redis#connecting-in-python
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "rediss" or "ssl_cert_reqs" in parse_qs(parts.query):
+        return url
+    return f"{url}{'&' if parts.query else '?'}ssl_cert_reqs=none"
+
+
+def broker_options(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Return Redis transport options: the visibility timeout plus extra."""
+    return {"visibility_timeout": VISIBILITY_TIMEOUT, **extra}
+
+
+def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int) -> dict[str, Any]:
+    """Return Celery's settings (lowercase names) for Redis, or the embedded default."""
+    settings: dict[str, Any] = {
+        # A task interrupted by a worker restart goes back to the queue rather
+        # than being lost (Heroku restarts every dyno at least once a day).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": concurrency,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": CLIENT_BROKER_OPTIONS["socket_connect_timeout"],
+        "task_publish_retry_policy": {
+            key: CLIENT_BROKER_OPTIONS[key]
+            for key in ("max_retries", "interval_start", "interval_step", "interval_max")
+        },
+        "result_expires": 24 * 3600,
+    }
+    if redis_url:
+        settings |= {
+            "broker_url": redis_url,
+            "result_backend": redis_url,
+            "broker_transport_options": broker_options(CLIENT_BROKER_OPTIONS),
+            "redis_socket_connect_timeout": 1,
+            "redis_socket_timeout": 5,
+            "redis_retry_on_timeout": True,
+        }
+    else:
+        # No Redis needed to try it out: kombu's filesystem transport keeps the
+        # queue, and Celery's file backend the results, in the instance folder.
+        queue = instance_path / "celery" / "queue"
+        settings |= {
+            "broker_url": "filesystem://",
+            "broker_transport_options": {
+                "data_folder_in": str(queue),
+                "data_folder_out": str(queue),
+                "control_folder": str(instance_path / "celery" / "control"),
+                "store_processed": False,
+                "polling_interval": 0.1,
+            },
+            "result_backend": (instance_path / "celery" / "results").as_uri(),
+        }
+    return settings

@@ -1,0 +1,48 @@
+"""The application factory, and the app that gunicorn and Celery load.
+
+    gunicorn wsgi:app
+    celery -A wsgi:celery worker
+"""
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_migrate import Migrate
+
+import api
+import cli
+import errors
+from config import INSTANCE_PATH, from_env
+from models import Product, db
+from schemas import ma
+from tasks import make_celery, very_slow_add
+
+migrate = Migrate()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the Flask app from config, or from the environment when None."""
+    app = Flask(__name__, instance_path=str(INSTANCE_PATH))
+    app.config.from_mapping(from_env() if config is None else config)
+    for folder in app.config.get("DATA_FOLDERS", ()):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    ma.init_app(app)
+    migrate.init_app(app, db)
+    celery = make_celery(app)
+
+    errors.init_app(app)
+    cli.init_app(app)
+    app.register_blueprint(api.bp)
+
+    @app.shell_context_processor
+    def shell_context() -> dict[str, Any]:
+        return {"db": db, "Product": Product, "very_slow_add": very_slow_add, "celery": celery}
+
+    return app
+
+
+app = create_app()
+celery = app.extensions["celery"]
