@@ -1,7 +1,7 @@
 """Command-line tools: `flask seed` and `flask users create`."""
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from models import Product, User, create_user, db
 
@@ -9,6 +9,7 @@ users = AppGroup("users", help="Manage API users.")
 
 
 @click.command("seed")
+@with_appcontext
 @click.option("--count", default=10, show_default=True, type=click.IntRange(1, 100_000))
 def seed(count: int) -> None:
     """Add sample products."""

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from dotenv import load_dotenv
 
 ENVIRONMENTS = ("development", "test", "production")
-INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
+DEFAULT_INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
 MiB = 1024 * 1024
 EMBEDDED_FOLDERS = ("queue", "control", "results")
 
@@ -43,13 +43,12 @@ class ConfigError(RuntimeError):
     """Raised at start-up when the environment cannot make a working config."""
 
 
-def from_env(
-    environ: Mapping[str, str] | None = None, instance_path: Path = INSTANCE_PATH
-) -> dict[str, Any]:
-    """Return the Flask config for the environment named by APP_ENV."""
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the Flask config for the environment named by APP_ENV (os.environ + .env by default)."""
     if environ is None:
         load_dotenv()
         environ = os.environ
+    instance_path = Path(environ.get("INSTANCE_PATH") or DEFAULT_INSTANCE_PATH).resolve()
     name = environ.get("APP_ENV") or "development"
     if name not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
@@ -67,6 +66,7 @@ def from_env(
     embedded = [] if redis_url else [str(instance_path / "celery" / d) for d in EMBEDDED_FOLDERS]
     return {
         "APP_ENV": name,
+        "INSTANCE_PATH": str(instance_path),
         "TESTING": name == "test",
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": (

@@ -15,6 +15,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 NAME_LENGTH = 120
+MAX_ID = 2**31 - 1  # integer primary keys are 32-bit in PostgreSQL
 
 
 def utcnow() -> datetime:

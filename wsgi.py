@@ -13,7 +13,7 @@ from flask_migrate import Migrate
 import api
 import cli
 import errors
-from config import INSTANCE_PATH, from_env
+from config import from_env
 from models import Product, db
 from schemas import ma
 from tasks import make_celery, very_slow_add
@@ -23,8 +23,9 @@ migrate = Migrate()
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the Flask app from config, or from the environment when None."""
-    app = Flask(__name__, instance_path=str(INSTANCE_PATH))
-    app.config.from_mapping(from_env() if config is None else config)
+    config = from_env() if config is None else config
+    app = Flask(__name__, instance_path=config["INSTANCE_PATH"])
+    app.config.from_mapping(config)
     for folder in app.config.get("DATA_FOLDERS", ()):
         Path(folder).mkdir(parents=True, exist_ok=True)
 

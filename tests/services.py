@@ -1,0 +1,170 @@
+"""Servers the tests start and stop themselves: Redis, a worker, broken brokers."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10, interval: float = 0.02) -> Any:
+    """Poll condition until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+class RedisServer:
+    """A private redis-server on a free port, that a test may stop and restart."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(lambda: redis_answers(self.url))
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+
+@contextmanager
+def private_redis(directory: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        raise FileNotFoundError("redis-server is not on PATH")
+    server = RedisServer(directory).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A port where nothing listens: connections are refused at once."""
+    yield free_port()
+
+
+@contextmanager
+def hanging_listener() -> Iterator[int]:
+    """A port that accepts connections and never answers on them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+        for sock in accepted:
+            sock.close()
+
+
+@contextmanager
+def silent_host() -> Iterator[int]:
+    """A port whose connections are never completed, like a host that does not answer.
+
+    A listener that never accepts and whose backlog is full makes the kernel
+    drop further SYNs, so connect() waits just as it would for a dead host,
+    without sending anything off this machine.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    try:
+        yield port
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+
+
+class Worker:
+    """A real `celery -A wsgi:celery worker` subprocess, as the README starts it."""
+
+    def __init__(self, env: Mapping[str, str], *args: str) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.log = ROOT / "test-artifacts" / f"worker-{self.name.split('@')[0]}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        command = [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker",
+                   "--loglevel=INFO", "--hostname", self.name, *args]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def wait_ready(self, celery, timeout: float = 30) -> "Worker":
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
+            return bool(celery.control.ping(destination=[self.name], timeout=0.5))
+
+        wait_for(answers, timeout=timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")

@@ -1,0 +1,86 @@
+"""Configuration from the environment (SPEC section 2)."""
+import pytest
+
+from config import ConfigError, database_uri, from_env, redis_uri
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "s3cret",
+    "DATABASE_URL": "postgres://user:pw@db.example:5432/app",
+    "REDIS_URL": "rediss://:pw@kv.example:6380",
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u:p@h/d", "postgresql+psycopg://u:p@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:////tmp/x.sqlite", "sqlite:////tmp/x.sqlite"),
+    ],
+)
+def test_database_url_gets_an_installed_driver(url, expected):
+    assert database_uri(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rediss://:pw@h:6380", "rediss://:pw@h:6380?ssl_cert_reqs=none"),
+        ("rediss://:pw@h:6380/0?a=1", "rediss://:pw@h:6380/0?a=1&ssl_cert_reqs=none"),
+        ("rediss://h:6380?ssl_cert_reqs=required", "rediss://h:6380?ssl_cert_reqs=required"),
+        ("redis://h:6379/0", "redis://h:6379/0"),
+    ],
+)
+def test_tls_redis_url_accepts_herokus_self_signed_certificate(url, expected):
+    assert redis_uri(url) == expected
+
+
+def test_production_uses_heroku_urls_for_database_broker_and_results():
+    config = from_env(PRODUCTION)
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://user:pw@db.example:5432/app"
+    assert config["CELERY"]["broker_url"] == "rediss://:pw@kv.example:6380?ssl_cert_reqs=none"
+    assert config["CELERY"]["result_backend"] == config["CELERY"]["broker_url"]
+    assert config["SECRET_KEY"] == "s3cret"
+    assert config["TESTING"] is False
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without(variable):
+    environ = {**PRODUCTION, variable: ""}
+    with pytest.raises(ConfigError, match=variable):
+        from_env(environ)
+
+
+def test_unknown_environment_name_is_refused():
+    with pytest.raises(ConfigError, match="APP_ENV"):
+        from_env({"APP_ENV": "staging"})
+
+
+def test_development_defaults_need_no_services(tmp_path):
+    config = from_env({"INSTANCE_PATH": str(tmp_path)})
+    assert config["APP_ENV"] == "development"
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'development.sqlite'}"
+    assert config["CELERY"]["broker_url"] == "filesystem://"
+    assert config["CELERY"]["result_backend"] == (tmp_path / "celery" / "results").as_uri()
+
+
+def test_celery_settings_use_lowercase_names_only():
+    for settings in (from_env(PRODUCTION)["CELERY"], from_env({})["CELERY"]):
+        assert all(key == key.lower() for key in settings)
+
+
+def test_worker_concurrency_follows_celery_concurrency():
+    config = from_env({**PRODUCTION, "CELERY_CONCURRENCY": "3"})
+    assert config["CELERY"]["worker_concurrency"] == 3
+
+
+def test_web_process_bounds_every_broker_wait_and_worker_does_not():
+    config = from_env(PRODUCTION)
+    client = config["CELERY"]["broker_transport_options"]
+    worker = config["CELERY_WORKER"]["broker_transport_options"]
+    assert client["socket_timeout"] < 1 and client["socket_connect_timeout"] < 1
+    assert config["CELERY"]["task_publish_retry_policy"]["max_retries"] <= 1
+    assert worker["socket_timeout"] > client["socket_timeout"]
+    assert "max_retries" not in worker

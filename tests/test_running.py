@@ -1,0 +1,71 @@
+"""The documented ways of running the project: `pipenv run dev` and the Procfile."""
+import json
+import os
+import shlex
+import signal
+import sqlite3
+import subprocess
+import tomllib
+import urllib.request
+
+from tests.services import ROOT, free_port, wait_for
+from tests.test_tasks import SHELL_EXPERIMENT, run_flask_shell
+
+
+def procfile(name: str = "Procfile") -> dict[str, str]:
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(
+        line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#")
+    )
+
+
+def get_json(url: str):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, json.load(response)
+    except OSError:
+        return None
+
+
+def embedded_environment(tmp_path) -> dict[str, str]:
+    """A fresh machine's environment: no Redis, no database server, no .env values."""
+    return {
+        "APP_ENV": "development", "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "",
+        "REDIS_URL": "", "SLOW_ADD_SECONDS": "0.5",
+    }
+
+
+def test_dev_command_runs_api_and_worker_with_no_services(tmp_path):
+    scripts = tomllib.loads((ROOT / "Pipfile").read_text())["scripts"]
+    environment = {**embedded_environment(tmp_path), "PORT": str(free_port())}
+    dev = subprocess.Popen(
+        shlex.split(scripts["dev"]), cwd=ROOT, env={**os.environ, **environment},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{environment['PORT']}/api/v1/products"
+        assert wait_for(lambda: get_json(url), timeout=60) == (200, [])
+        assert "RESULT 12" in run_flask_shell(environment, SHELL_EXPERIMENT)
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        output = dev.communicate(timeout=30)[0].decode()
+    assert "Running upgrade" in output and "celery@" in output
+
+
+def test_release_phase_creates_the_schema_on_a_fresh_database(tmp_path):
+    environment = embedded_environment(tmp_path)
+    subprocess.run(
+        procfile()["release"], shell=True, cwd=ROOT, check=True, timeout=60,
+        env={**os.environ, **environment},
+    )
+    with sqlite3.connect(tmp_path / "development.sqlite") as database:
+        tables = {row[0] for row in database.execute("select name from sqlite_master")}
+    assert {"product", "user", "alembic_version"} <= tables
+
+
+def test_procfile_web_and_worker_take_their_sizing_from_the_environment():
+    processes = procfile()
+    assert set(processes) == {"web", "release", "worker"}
+    assert "--bind 0.0.0.0:$PORT" in processes["web"] and "wsgi:app" in processes["web"]
+    assert "-A wsgi:celery worker" in processes["worker"]
+    assert "--concurrency=${CELERY_CONCURRENCY" in processes["worker"]
