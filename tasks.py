@@ -6,7 +6,6 @@ from typing import Any
 from celery import Celery, Task, shared_task
 from celery.signals import celeryd_init
 from flask import Flask, current_app
-from kombu.exceptions import OperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +35,14 @@ def configure_worker(sender: str, instance: Any, conf: Any, **kwargs: Any) -> No
 def fire_and_forget(task: Task, *args: Any) -> None:
     """Queue task(*args) without waiting for it or keeping its result.
 
-    The caller's response must not depend on the broker, so a broker failure
-    is logged and swallowed. ignore_result matters with the Redis result
+    The caller's response must not depend on the broker, so whatever the
+    broker does (refuse, hang, answer with an error) is logged and swallowed. ignore_result matters with the Redis result
     backend: without it every publish subscribes this process to a result
     channel that nobody will ever read, which grows without bound.
     """
     try:
         task.apply_async(args, ignore_result=True)
-    except (OperationalError, OSError) as error:
+    except Exception as error:
         logger.warning("Could not queue %s: %s", task.name, error)
 
 
