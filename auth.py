@@ -40,3 +40,14 @@ def token_required(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def token_optional(view: Callable) -> Callable:
+    """Let anonymous requests reach view; a token, if sent, must be valid. Set g.user."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        g.user = bearer_user()
+        return view(*args, **kwargs)
+
+    return wrapped

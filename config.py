@@ -81,6 +81,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Created at start-up: the SQLite file and the embedded broker live here.
         "DATA_FOLDERS": [str(instance_path), *embedded],
         "SLOW_ADD_SECONDS": float(environ.get("SLOW_ADD_SECONDS") or 3),
+        "ASYNC_STEP_SECONDS": float(environ.get("ASYNC_STEP_SECONDS") or 0.5),
         "CELERY": celery_settings(
             redis_uri(redis_url) if redis_url else None,
             instance_path,

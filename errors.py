@@ -7,6 +7,8 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, ServiceUnavailable
 
+from jobs import QueueUnavailable
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,6 +60,11 @@ def database_unavailable(error: DBAPIError):
     return http_error(ServiceUnavailable("The database is unavailable; try again shortly."))
 
 
+def queue_unavailable(error: QueueUnavailable):
+    """Answer 503 when a job could not be queued."""
+    return http_error(ServiceUnavailable("The job queue is unavailable; try again shortly."))
+
+
 def unexpected_error(error: Exception):
     """Answer 500 for a bug, logging the traceback but never sending it."""
     if isinstance(error, HTTPException):
@@ -73,4 +80,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(ValidationError, validation_error)
     app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(QueueUnavailable, queue_unavailable)
     app.register_error_handler(Exception, unexpected_error)

@@ -2,10 +2,11 @@
 import hashlib
 import secrets
 from datetime import datetime, timezone
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, String, Text, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, TypeDecorator, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
@@ -20,6 +21,22 @@ MAX_ID = 2**31 - 1  # integer primary keys are 32-bit in PostgreSQL
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A UTC timestamp that comes back timezone-aware from every database.
+
+    PostgreSQL keeps the zone; SQLite drops it, and a naive time in the API
+    would leave clients guessing.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class Product(db.Model):
@@ -38,11 +55,36 @@ class User(db.Model):
     # slow password hash adds nothing, and a leaked table grants nothing.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now()
+        UTCDateTime, default=utcnow, server_default=func.now()
     )
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.name!r}>"
+
+
+class Job(db.Model):
+    """A background job started through the API; the worker keeps it current."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the Celery task id
+    name: Mapped[str] = mapped_column(String(40))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10), default="PENDING", index=True)
+    progress_current: Mapped[int | None]
+    progress_total: Mapped[int | None]
+    result: Mapped[Any | None] = mapped_column(JSON)
+    error_type: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    owner: Mapped[User | None] = relationship(lazy="joined")
+    # Set for results keyed by URL: at most one job holds a URL at a time,
+    # which is what makes concurrent first requests start a single task.
+    polling_url: Mapped[str | None] = mapped_column(String(500), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.name} {self.state}>"
 
 
 def hash_token(token: str) -> str:

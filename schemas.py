@@ -1,11 +1,14 @@
 """Validation and (de)serialisation of what the API reads and writes."""
+import math
 from typing import Any
 
 from flask_marshmallow import Marshmallow
-from marshmallow import ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 from werkzeug.exceptions import BadRequest
 
-from models import NAME_LENGTH, Product
+from integration import ExpressionError, compile_expression
+from jobs import FINISHED, STATES
+from models import NAME_LENGTH, Job, Product
 
 ma = Marshmallow()
 
@@ -60,7 +63,94 @@ class PaginationSchema(QuerySchema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
+class JobsQuerySchema(PaginationSchema):
+    state = fields.String(validate=validate.OneOf(STATES))
+
+
+def job_progress(job: Job) -> dict[str, int] | None:
+    if job.progress_total is None:
+        return None
+    return {"current": job.progress_current, "total": job.progress_total}
+
+
+def job_error(job: Job) -> dict[str, str] | None:
+    if job.error_type is None:
+        return None
+    return {"type": job.error_type, "message": job.error_message}
+
+
+class JobSchema(ma.SQLAlchemySchema):
+    class Meta:
+        model = Job
+        ordered = True
+
+    id = ma.auto_field()
+    name = ma.auto_field()
+    state = ma.auto_field()
+    ready = fields.Function(lambda job: job.state in FINISHED)
+    successful = fields.Function(lambda job: job.state == "SUCCESS")
+    progress = fields.Function(job_progress)
+    result = ma.auto_field()
+    error = fields.Function(job_error)
+    owner = fields.Function(lambda job: job.owner.name if job.owner else None)
+    created_at = ma.auto_field()
+    started_at = ma.auto_field()
+    finished_at = ma.auto_field()
+
+
+class AsyncStatusSchema(ma.Schema):
+    """The async process status, in the shape first published: ready, successful, value."""
+
+    class Meta:
+        ordered = True
+
+    ready = fields.Function(lambda job: job.state in FINISHED)
+    successful = fields.Function(lambda job: job.state == "SUCCESS")
+    value = fields.Function(lambda job: job.result if job.state == "SUCCESS" else None)
+    state = fields.String()
+    progress = fields.Function(job_progress)
+    error = fields.Function(job_error)
+
+
+class AsyncStartSchema(ma.Schema):
+    steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100), strict=True)
+
+
+def valid_expression(source: str) -> None:
+    try:
+        compile_expression(source)
+    except ExpressionError as error:
+        raise ValidationError(str(error)) from None
+
+
+class IntegrateSchema(ma.Schema):
+    f = fields.String(required=True, validate=valid_expression)
+    a = fields.Float(required=True, allow_nan=False)
+    b = fields.Float(required=True, allow_nan=False)
+    c = fields.Float(required=True, allow_nan=False)
+    d = fields.Float(required=True, allow_nan=False)
+    size = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 10_000_000))
+    seed = fields.Integer(strict=True, validate=validate.Range(0, 2**63 - 1))
+
+    @validates_schema
+    def box_is_finite_and_not_empty(self, data: dict, **kwargs: Any) -> None:
+        if {"a", "b", "c", "d"} - data.keys():
+            return
+        if not data["a"] < data["b"]:
+            raise ValidationError("Must be greater than a.", "b")
+        if not data["c"] < data["d"]:
+            raise ValidationError("Must be greater than c.", "d")
+        if not math.isfinite((data["b"] - data["a"]) * (data["d"] - data["c"])):
+            raise ValidationError("The box is too large to measure in float64.", "b")
+
+
 product_schema = ProductSchema()
 product_update_schema = ProductSchema(partial=True)
 products_schema = ProductSchema(many=True)
 pagination_schema = PaginationSchema()
+job_schema = JobSchema()
+jobs_schema = JobSchema(many=True)
+jobs_query_schema = JobsQuerySchema()
+async_status_schema = AsyncStatusSchema()
+async_start_schema = AsyncStartSchema()
+integrate_schema = IntegrateSchema()

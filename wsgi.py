@@ -10,9 +10,10 @@ from typing import Any
 from flask import Flask
 from flask_migrate import Migrate
 
-import api
+import products_api
 import cli
 import errors
+import jobs_api
 from config import from_env
 from models import Product, db
 from schemas import ma
@@ -36,7 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     errors.init_app(app)
     cli.init_app(app)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(products_api.bp)
+    app.register_blueprint(jobs_api.bp)
+    app.register_blueprint(jobs_api.async_bp)
 
     @app.shell_context_processor
     def shell_context() -> dict[str, Any]:

@@ -214,7 +214,7 @@ def test_unexpected_error_is_json_500_without_traceback(app, client, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("api.products_page", broken)
+    monkeypatch.setattr("products_api.products_page", broken)
     response = client.get("/api/v1/products")
     assert_error(response, 500)
     assert "secret" not in response.get_data(as_text=True)

@@ -3,10 +3,11 @@ from flask import Blueprint, abort, request, url_for
 
 from auth import token_required
 from models import MAX_ID, Product, db, products_page
+from paging import pagination_headers
 from schemas import pagination_schema, product_schema, product_update_schema, products_schema
 from tasks import fire_and_forget, very_slow_add
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp = Blueprint("products", __name__, url_prefix="/api/v1")
 
 PRODUCT_ID = "<int:product_id>"
 
@@ -66,18 +67,3 @@ def product_or_404(product_id: int) -> Product:
     if product_id > MAX_ID:
         abort(404, description)
     return db.get_or_404(Product, product_id, description=description)
-
-
-def pagination_headers(page) -> dict[str, str]:
-    """Return X-Total-Count and an RFC 8288 Link header for a page of results."""
-    endpoint = request.endpoint
-    targets = {"first": 1, "last": max(page.pages, 1)}
-    if page.has_prev:
-        targets["prev"] = page.prev_num
-    if page.has_next:
-        targets["next"] = page.next_num
-    links = ", ".join(
-        f'<{url_for(endpoint, page=number, per_page=page.per_page, _external=True)}>; rel="{rel}"'
-        for rel, number in targets.items()
-    )
-    return {"X-Total-Count": str(page.total), "Link": links}

@@ -1,0 +1,115 @@
+"""The life of a job: its row is written when it starts and kept current by the worker."""
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Task
+from flask import current_app
+from sqlalchemy import update
+
+from models import Job, User, db, utcnow
+
+logger = logging.getLogger(__name__)
+
+STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED")
+UNFINISHED = ("PENDING", "STARTED", "PROGRESS")
+FINISHED = ("SUCCESS", "FAILURE", "REVOKED")
+# Sent with every job's message, so the worker knows there is a row to update.
+JOB_HEADER = "job"
+ERROR_MESSAGE_LENGTH = 500
+
+
+class QueueUnavailable(Exception):
+    """The broker could not take a job; nothing was recorded."""
+
+
+def new_job(name: str, parameters: dict[str, Any], owner: User | None = None,
+            polling_url: str | None = None, job_id: str | None = None) -> Job:
+    """Return a job row, not yet stored, for a task about to be queued."""
+    return Job(id=job_id or str(uuid.uuid4()), name=name, parameters=parameters,
+               owner=owner, polling_url=polling_url, state="PENDING", created_at=utcnow())
+
+
+def queue(job: Job, task: Task, args: Sequence[Any] = (), kwargs: dict | None = None) -> Job:
+    """Queue task for a job row already committed; remove the row if the broker fails.
+
+    The row is committed first so that the worker always finds it. The result
+    lives in the row, so Celery's result backend is not used (ignore_result).
+    """
+    try:
+        task.apply_async(args, kwargs, task_id=job.id, ignore_result=True,
+                         headers={JOB_HEADER: True})
+    except Exception as error:
+        logger.warning("Could not queue job %s (%s): %s", job.id, job.name, error)
+        db.session.execute(db.delete(Job).where(Job.id == job.id))
+        db.session.commit()
+        raise QueueUnavailable from error
+    return job
+
+
+def start_job(task: Task, args: Sequence[Any] = (), kwargs: dict | None = None, *, name: str,
+              parameters: dict[str, Any], owner: User | None = None) -> Job:
+    """Record a job and queue task for it; raise QueueUnavailable if the broker is down."""
+    job = new_job(name, parameters, owner)
+    db.session.add(job)
+    db.session.commit()
+    return queue(job, task, args, kwargs)
+
+
+def is_job(request: Any) -> bool:
+    """Tell whether the task request being run was queued by start_job."""
+    return bool((request.headers or {}).get(JOB_HEADER) or getattr(request, JOB_HEADER, None))
+
+
+def set_state(job_id: str, allowed_from: Sequence[str], **values: Any) -> bool:
+    """Update a job whose state is one of allowed_from; tell whether it was."""
+    result = db.session.execute(
+        update(Job).where(Job.id == job_id, Job.state.in_(allowed_from)).values(**values)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def mark_started(job_id: str) -> bool:
+    """Record that the worker began the job; False if it was cancelled or removed."""
+    return set_state(job_id, UNFINISHED, state="STARTED", started_at=utcnow())
+
+
+def report_progress(job_id: str, current: int, total: int) -> None:
+    """Record how far the job has got."""
+    set_state(job_id, ("STARTED", "PROGRESS"), state="PROGRESS",
+              progress_current=current, progress_total=total)
+
+
+def mark_succeeded(job_id: str, result: Any) -> None:
+    """Record the job's result, unless it was cancelled meanwhile."""
+    set_state(job_id, UNFINISHED, state="SUCCESS", result=result, finished_at=utcnow())
+
+
+def mark_failed(job_id: str, error: BaseException) -> None:
+    """Record why the job failed: the exception's type and message, never a traceback."""
+    set_state(job_id, UNFINISHED, state="FAILURE", finished_at=utcnow(),
+              error_type=type(error).__name__,
+              error_message=str(error)[:ERROR_MESSAGE_LENGTH] or type(error).__name__)
+
+
+def cancel_job(job_id: str) -> bool:
+    """Revoke an unfinished job, terminating it if it runs; False if it had finished."""
+    if not set_state(job_id, UNFINISHED, state="REVOKED", finished_at=utcnow()):
+        return False
+    try:
+        current_app.extensions["celery"].control.revoke(job_id, terminate=True)
+    except Exception as error:
+        # The row says REVOKED, so a worker that picks the task up later
+        # skips it, and a running one's result is not recorded.
+        logger.warning("Could not broadcast the revocation of job %s: %s", job_id, error)
+    return True
+
+
+def jobs_page(page: int, per_page: int, state: str | None = None):
+    """Return one page of jobs, newest first, with their owners, in one query (plus the count)."""
+    query = db.select(Job).order_by(Job.created_at.desc(), Job.id.desc())
+    if state:
+        query = query.where(Job.state == state)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
