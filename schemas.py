@@ -116,6 +116,18 @@ class AsyncStartSchema(ma.Schema):
     steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100), strict=True)
 
 
+class Real(fields.Float):
+    """A finite float that must arrive as a JSON number, not as a string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_nan=False, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
+        if not isinstance(value, (int, float)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 def valid_expression(source: str) -> None:
     try:
         compile_expression(source)
@@ -125,10 +137,10 @@ def valid_expression(source: str) -> None:
 
 class IntegrateSchema(ma.Schema):
     f = fields.String(required=True, validate=valid_expression)
-    a = fields.Float(required=True, allow_nan=False)
-    b = fields.Float(required=True, allow_nan=False)
-    c = fields.Float(required=True, allow_nan=False)
-    d = fields.Float(required=True, allow_nan=False)
+    a = Real(required=True)
+    b = Real(required=True)
+    c = Real(required=True)
+    d = Real(required=True)
     size = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 10_000_000))
     seed = fields.Integer(strict=True, validate=validate.Range(0, 2**63 - 1))
 

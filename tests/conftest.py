@@ -14,11 +14,12 @@ from typing import Any
 import flask_migrate
 import psycopg
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from config import database_uri, from_env
 from models import create_user, db
-from tests.services import Worker, private_redis, redis_answers
+from tests.services import RedisServer, Worker, private_redis, redis_answers
 from wsgi import create_app
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -75,14 +76,36 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture
-def environment(database_url: str, redis_url: str) -> dict[str, str]:
-    """The environment variables of a test deployment."""
-    return {
+def environment(database_url: str, redis_url: str) -> Iterator[dict[str, str]]:
+    """The environment variables of a test deployment; its tables are emptied afterwards."""
+    yield {
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "SLOW_ADD_SECONDS": "0.5",
+        "ASYNC_STEP_SECONDS": "0.1",
     }
+    engine = create_engine(database_uri(database_url))
+    with engine.begin() as connection:
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+
+
+@pytest.fixture
+def make_app(environment: dict[str, str]):
+    """Build another app for this test's deployment, with some variables changed."""
+    return lambda **changes: create_app(from_env({**environment, **changes}))
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[RedisServer]:
+    """A private Redis that no worker reads, whose queue and clients a test can inspect."""
+    try:
+        with private_redis(tmp_path) as server:
+            yield server
+    except FileNotFoundError:
+        missing_service("redis-server is not on PATH")
 
 
 @pytest.fixture
@@ -90,10 +113,6 @@ def app(environment: dict[str, str]) -> Iterator[Any]:
     app = create_app(from_env(environment))
     yield app
     with app.app_context():
-        # Every test starts from empty tables, whatever the last one left.
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
         db.engine.dispose()
 
 

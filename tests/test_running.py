@@ -8,8 +8,8 @@ import subprocess
 import tomllib
 import urllib.request
 
+from tests.helpers import SHELL_EXPERIMENT, run_flask_shell
 from tests.services import ROOT, free_port, wait_for
-from tests.test_tasks import SHELL_EXPERIMENT, run_flask_shell
 
 
 def procfile(name: str = "Procfile") -> dict[str, str]:

@@ -2,31 +2,13 @@
 import base64
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from config import from_env
 from tasks import very_slow_add
-from tests.services import ROOT, Worker, hanging_listener, private_redis, refusing_port, silent_host, wait_for
-from wsgi import create_app
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    """A private Redis with no worker, whose queue and clients the test can inspect."""
-    try:
-        with private_redis(tmp_path) as server:
-            yield server
-    except FileNotFoundError:
-        pytest.skip("redis-server is not on PATH")
-
-
-def app_with_broker(environment, redis_url):
-    return create_app(from_env({**environment, "REDIS_URL": redis_url}))
+from tests.helpers import SHELL_EXPERIMENT, run_flask_shell
+from tests.services import Worker, hanging_listener, refusing_port, silent_host, wait_for
 
 
 def queued_messages(server) -> list[dict]:
@@ -38,9 +20,9 @@ def test_every_task_runs_inside_the_app_context(app):
 
 
 def test_product_list_queues_very_slow_add_1_2_without_keeping_its_result(
-    environment, redis_server
+    make_app, redis_server
 ):
-    client = app_with_broker(environment, redis_server.url).test_client()
+    client = make_app(REDIS_URL=redis_server.url).test_client()
 
     assert client.get("/api/v1/products").status_code == 200
 
@@ -52,8 +34,8 @@ def test_product_list_queues_very_slow_add_1_2_without_keeping_its_result(
     assert redis_server.client().pubsub_channels() == []
 
 
-def test_product_list_leaves_no_connection_or_subscription_behind(environment, redis_server):
-    client = app_with_broker(environment, redis_server.url).test_client()
+def test_product_list_leaves_no_connection_or_subscription_behind(make_app, redis_server):
+    client = make_app(REDIS_URL=redis_server.url).test_client()
     client.get("/api/v1/products")
     clients_after_first = len(redis_server.client().client_list())
 
@@ -68,10 +50,10 @@ def test_product_list_leaves_no_connection_or_subscription_behind(environment, r
 
 @pytest.mark.parametrize("broken_broker", [refusing_port, hanging_listener, silent_host])
 def test_product_list_is_served_fast_when_the_broker_is_down(
-    environment, app, caplog, broken_broker
+    make_app, app, caplog, broken_broker
 ):
     with broken_broker() as port:
-        client = app_with_broker(environment, f"redis://127.0.0.1:{port}/0").test_client()
+        client = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0").test_client()
         for _ in range(3):
             started = time.monotonic()
             response = client.get("/api/v1/products")
@@ -103,18 +85,6 @@ def test_product_list_does_not_wait_for_a_busy_worker(app, environment):
         wait_for(lambda: "succeeded in" in worker.output().split(busy.id)[-1], timeout=20)
     finally:
         worker.stop()
-
-
-def run_flask_shell(environment: dict[str, str], code: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "shell"], input=code, capture_output=True,
-        text=True, cwd=ROOT, env={**os.environ, **environment}, timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout + result.stderr
-
-
-SHELL_EXPERIMENT = "from tasks import very_slow_add\njob = very_slow_add.delay(5, 7)\nprint('RESULT', job.wait(timeout=30))\n"
 
 
 def test_flask_shell_experiment_with_redis(worker, environment):
