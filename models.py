@@ -87,6 +87,20 @@ class Job(db.Model):
         return f"<Job {self.id} {self.name} {self.state}>"
 
 
+class AuditEvent(db.Model):
+    """Who changed which product, how and when; written by the worker."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    user: Mapped[User | None] = relationship(lazy="joined")
+    action: Mapped[str] = mapped_column(String(10))
+    product_id: Mapped[int]  # no foreign key: the trail outlives deleted products
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(2000))
+    remote_addr: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 def hash_token(token: str) -> str:
     """Return the stored form of an API token."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

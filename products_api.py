@@ -1,10 +1,12 @@
 """The products REST API under /api/v1."""
 from flask import Blueprint, abort, request, url_for
 
+from audit import audit, audit_page
 from auth import token_required
 from models import MAX_ID, Product, db, products_page
 from paging import pagination_headers
-from schemas import pagination_schema, product_schema, product_update_schema, products_schema
+from schemas import (audit_events_schema, pagination_schema, product_schema,
+                     product_update_schema, products_schema)
 from tasks import fire_and_forget, very_slow_add
 
 bp = Blueprint("products", __name__, url_prefix="/api/v1")
@@ -34,6 +36,7 @@ def create_product():
     product = Product(**product_schema.load(request.get_json()))
     db.session.add(product)
     db.session.commit()
+    audit("create", product.id)
     location = url_for(".get_product", product_id=product.id)
     return product_schema.dump(product), 201, {"Location": location}
 
@@ -46,6 +49,7 @@ def update_product(product_id: int):
     for field, value in product_update_schema.load(request.get_json()).items():
         setattr(product, field, value)
     db.session.commit()
+    audit("update", product.id)
     return product_schema.dump(product)
 
 
@@ -55,7 +59,16 @@ def delete_product(product_id: int):
     """Delete a product."""
     db.session.delete(product_or_404(product_id))
     db.session.commit()
+    audit("delete", product_id)
     return "", 204
+
+
+@bp.get("/audit")
+@token_required
+def list_audit_events():
+    """List who changed which product, newest first, a page at a time."""
+    page = audit_page(**pagination_schema.load(request.args))
+    return audit_events_schema.dump(page.items), 200, pagination_headers(page)
 
 
 def product_or_404(product_id: int) -> Product:

@@ -8,7 +8,7 @@ from werkzeug.exceptions import BadRequest
 
 from integration import ExpressionError, compile_expression
 from jobs import FINISHED, STATES
-from models import NAME_LENGTH, Job, Product
+from models import NAME_LENGTH, AuditEvent, Job, Product
 
 ma = Marshmallow()
 
@@ -43,6 +43,21 @@ class ProductSchema(ma.SQLAlchemySchema):
     def name_not_blank(self, value: str, **kwargs: Any) -> None:
         if not value.strip():
             raise ValidationError("Must not be blank.")
+
+
+class AuditEventSchema(ma.SQLAlchemySchema):
+    class Meta:
+        model = AuditEvent
+        ordered = True
+
+    id = ma.auto_field()
+    user = fields.Function(lambda event: event.user.name if event.user else None)
+    action = ma.auto_field()
+    product_id = ma.auto_field()
+    method = ma.auto_field()
+    path = ma.auto_field()
+    remote_addr = ma.auto_field()
+    created_at = ma.auto_field()
 
 
 class QuerySchema(ma.Schema):
@@ -160,6 +175,7 @@ product_schema = ProductSchema()
 product_update_schema = ProductSchema(partial=True)
 products_schema = ProductSchema(many=True)
 pagination_schema = PaginationSchema()
+audit_events_schema = AuditEventSchema(many=True)
 job_schema = JobSchema()
 jobs_schema = JobSchema(many=True)
 jobs_query_schema = JobsQuerySchema()

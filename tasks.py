@@ -4,6 +4,7 @@ import time
 from typing import Any
 
 from celery import Celery, Task, shared_task
+from celery.result import AsyncResult
 from celery.signals import celeryd_init
 from flask import Flask, current_app
 
@@ -52,8 +53,10 @@ def run_job(task: Task, args: tuple, kwargs: dict) -> Any:
     return result
 
 
-def fire_and_forget(task: Task, *args: Any) -> None:
-    """Queue task(*args) without waiting for it or keeping its result.
+def fire_and_forget(task: Task, *args: Any, **kwargs: Any) -> AsyncResult | None:
+    """Queue task(*args, **kwargs) without waiting for it or keeping its result.
+
+    Return the task's handle, or None when the broker could not take it.
 
     The caller's response must not depend on the broker, so whatever the
     broker does (refuse, hang, answer with an error) is logged and swallowed.
@@ -62,9 +65,10 @@ def fire_and_forget(task: Task, *args: Any) -> None:
     read, which grows without bound.
     """
     try:
-        task.apply_async(args, ignore_result=True)
+        return task.apply_async(args, kwargs, ignore_result=True)
     except Exception as error:
         logger.warning("Could not queue %s: %s", task.name, error)
+        return None
 
 
 @shared_task(ignore_result=False)

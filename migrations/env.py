@@ -2,6 +2,7 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import TypeDecorator
 
 from alembic import context
 
@@ -87,9 +88,17 @@ def run_migrations_online():
                 directives[:] = []
                 logger.info('No changes in schema detected.')
 
+    # Write the models' custom column types (UTCDateTime) as the plain type
+    # they store, so that a generated migration never imports models.py.
+    def render_item(type_, obj, autogen_context):
+        if type_ == "type" and isinstance(obj, TypeDecorator):
+            return f"sa.{obj.impl!r}"
+        return False
+
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("render_item", render_item)
 
     connectable = get_engine()
 

@@ -69,3 +69,8 @@ def test_procfile_web_and_worker_take_their_sizing_from_the_environment():
     assert "--bind 0.0.0.0:$PORT" in processes["web"] and "wsgi:app" in processes["web"]
     assert "-A wsgi:celery worker" in processes["worker"]
     assert "--concurrency=${CELERY_CONCURRENCY" in processes["worker"]
+
+
+def test_migrations_match_the_models(runner):
+    result = runner.invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
