@@ -215,8 +215,13 @@ def test_a_token_makes_its_user_the_owner(client, app, auth, make_app, redis_ser
     client = make_app(REDIS_URL=redis_server.url).test_client()
     owned = client.post("/async_process/start", json={"steps": 1}, headers=auth)
     anonymous = client.post("/async_process/start", json={"steps": 1})
+    integration = client.post("/api/v1/jobs/integrate", json={**PI_JOB, "size": 10})
+    owned_integration = client.post("/api/v1/jobs/integrate", json={**PI_JOB, "size": 10},
+                                    headers=auth)
     assert client.get(f"/api/v1/jobs/{owned.json['result_id']}").json["owner"] == "alice"
     assert client.get(f"/api/v1/jobs/{anonymous.json['result_id']}").json["owner"] is None
+    assert integration.json["owner"] is None
+    assert owned_integration.json["owner"] == "alice"
 
 
 def test_a_wrong_token_on_a_job_start_returns_401_and_starts_nothing(client, app):

@@ -37,7 +37,7 @@ def test_readme_shows_every_api_with_curl():
     paths = " ".join(readme_curl_commands())
     for path in ("/api/v1/products", "/async_process/start", "/async_process/<result_id>",
                  "/api/v1/jobs/integrate", "/api/v1/jobs/<id>", "/api/v1/jobs?",
-                 "/cancel", "/api/v1/add/"):
+                 "/cancel", "/api/v1/add/", "/api/v1/audit"):
         assert path in paths
 
 
