@@ -37,6 +37,14 @@ WORKER_BROKER_OPTIONS = {
 # many seconds; it must stay longer than the longest task, or the task runs
 # twice. https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 VISIBILITY_TIMEOUT = 3600
+# Heroku sends SIGTERM to every process of a dyno, then SIGKILL 30 s later.
+# The Procfile sets REMAP_SIGTERM=SIGQUIT, so SIGTERM starts Celery's cold
+# shutdown: it waits this long for running tasks, then cancels the rest, which
+# acks_late puts back on the queue for the next worker. Under 30 s, with room
+# to hand the messages back. https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
+SOFT_SHUTDOWN_SECONDS = 20
+# How long to wait for a PostgreSQL connection before calling the database down.
+DATABASE_CONNECT_TIMEOUT = 5
 
 
 class ConfigError(RuntimeError):
@@ -74,9 +82,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             if database_url
             else f"sqlite:///{instance_path / 'development.sqlite'}"
         ),
-        # A connection that the database closed while idle is replaced rather
-        # than failing the next request.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        # Heroku's router is one proxy in front of the app: trust the last
+        # X-Forwarded-For/-Proto/-Port it adds, and nothing a client sent.
+        # https://devcenter.heroku.com/articles/http-routing#heroku-headers
+        "PROXY_HOPS": int(environ.get("PROXY_HOPS") or (1 if production else 0)),
         "MAX_CONTENT_LENGTH": MiB,
         # Created at start-up: the SQLite file and the embedded broker live here.
         "DATA_FOLDERS": [str(instance_path), *embedded],
@@ -86,6 +96,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             redis_uri(redis_url) if redis_url else None,
             instance_path,
             concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
+            soft_shutdown=float(environ.get("SOFT_SHUTDOWN_SECONDS") or SOFT_SHUTDOWN_SECONDS),
         ),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
@@ -109,6 +120,16 @@ def database_uri(url: str) -> str:
     return url
 
 
+def engine_options(database_url: str | None) -> dict[str, Any]:
+    """Return SQLAlchemy engine options: fresh connections, and a bounded connect to PostgreSQL."""
+    # A connection that the database closed while idle is replaced rather
+    # than failing the next request.
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if database_url and database_uri(database_url).startswith("postgresql"):
+        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    return options
+
+
 def redis_uri(url: str) -> str:
     """Return url, accepting Heroku Key-Value Store's self-signed TLS certificate.
 
@@ -127,7 +148,8 @@ def broker_options(extra: Mapping[str, Any]) -> dict[str, Any]:
     return {"visibility_timeout": VISIBILITY_TIMEOUT, **extra}
 
 
-def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int) -> dict[str, Any]:
+def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int,
+                    soft_shutdown: float) -> dict[str, Any]:
     """Return Celery's settings (lowercase names) for Redis, or the embedded default."""
     settings: dict[str, Any] = {
         # A task interrupted by a worker restart goes back to the queue rather
@@ -136,6 +158,7 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": concurrency,
+        "worker_soft_shutdown_timeout": soft_shutdown,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": CLIENT_BROKER_OPTIONS["socket_connect_timeout"],
         "task_publish_retry_policy": {

@@ -9,10 +9,12 @@ from typing import Any
 
 from flask import Flask
 from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import products_api
 import cli
 import errors
+import health
 import jobs_api
 from config import from_env
 from models import Product, db
@@ -40,6 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(products_api.bp)
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(jobs_api.async_bp)
+    app.register_blueprint(health.bp)
+    if hops := app.config.get("PROXY_HOPS"):
+        # The client's address and scheme as the proxy (Heroku's router) saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_port=hops)
 
     @app.shell_context_processor
     def shell_context() -> dict[str, Any]:

@@ -8,6 +8,14 @@ from models import Job, db, utcnow
 from tests.services import ROOT, wait_for
 
 
+def procfile(name: str = "Procfile") -> dict[str, str]:
+    """Read a Procfile's process types and commands."""
+    lines = (ROOT / name).read_text().splitlines()
+    return dict(
+        line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#")
+    )
+
+
 def job_rows(app) -> list[Job]:
     with app.app_context():
         return db.session.execute(db.select(Job)).scalars().all()

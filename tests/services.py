@@ -42,23 +42,52 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-class RedisServer:
-    """A private redis-server on a free port, that a test may stop and restart."""
+class NoTLS(Exception):
+    """This redis-server (or machine) cannot serve TLS."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+
+class RedisServer:
+    """A private redis-server on a free port, that a test may stop and restart.
+
+    With tls=True it only speaks TLS, with a self-signed certificate, as
+    Heroku Key-Value Store does; its URL is rediss:// without ssl_cert_reqs.
+    """
+
+    def __init__(self, directory: Path, port: int | None = None, tls: bool = False) -> None:
         self.directory = directory
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.tls = tls
+        self.url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "RedisServer":
+        listen = self.tls_arguments() if self.tls else ["--port", str(self.port)]
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            ["redis-server", *listen, "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: redis_answers(self.url))
+        url = f"{self.url}?ssl_cert_reqs=none" if self.tls else self.url
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise NoTLS("redis-server exited") if self.tls else RuntimeError("redis-server exited")
+            return redis_answers(url)
+
+        wait_for(answers)
         return self
+
+    def tls_arguments(self) -> list[str]:
+        """Make a self-signed certificate; return redis-server's TLS-only listening options."""
+        cert, key = self.directory / "redis.crt", self.directory / "redis.key"
+        if shutil.which("openssl") is None:
+            raise NoTLS("openssl is not on PATH")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True, timeout=60)
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
+                "--tls-auth-clients", "no"]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -66,16 +95,17 @@ class RedisServer:
             self.process.wait(timeout=10)
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url, socket_timeout=5)
+        options = {"ssl_cert_reqs": "none"} if self.tls else {}
+        return redis.Redis.from_url(self.url, socket_timeout=5, **options)
 
 
 @contextmanager
-def private_redis(directory: Path) -> Iterator[RedisServer]:
+def private_redis(directory: Path, tls: bool = False) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         raise FileNotFoundError("redis-server is not on PATH")
-    server = RedisServer(directory).start()
+    server = RedisServer(directory, tls=tls)
     try:
-        yield server
+        yield server.start()
     finally:
         server.stop()
 
@@ -134,14 +164,21 @@ def silent_host() -> Iterator[int]:
 
 
 class Worker:
-    """A real `celery -A wsgi:celery worker` subprocess, as the README starts it."""
+    """A real `celery -A wsgi:celery worker` subprocess, as the README starts it.
 
-    def __init__(self, env: Mapping[str, str], *args: str) -> None:
+    Given a shell command line instead (the Procfile's), the worker runs that,
+    in a process group of its own, as on a dyno.
+    """
+
+    def __init__(self, env: Mapping[str, str], *args: str, shell: str | None = None) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.log = ROOT / "test-artifacts" / f"worker-{self.name.split('@')[0]}.log"
         self.log.parent.mkdir(exist_ok=True)
-        command = [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker",
-                   "--loglevel=INFO", "--hostname", self.name, *args]
+        if shell is None:
+            command = [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker",
+                       "--loglevel=INFO", "--hostname", self.name, *args]
+        else:
+            command = ["bash", "-c", f"{shell} --hostname {self.name}"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env={**os.environ, **env}, stdout=log,

@@ -2,6 +2,7 @@
 import pytest
 
 from config import ConfigError, database_uri, from_env, redis_uri
+from tasks import async_process, integrate, very_slow_add
 
 PRODUCTION = {
     "APP_ENV": "production",
@@ -84,3 +85,16 @@ def test_web_process_bounds_every_broker_wait_and_worker_does_not():
     assert config["CELERY"]["task_publish_retry_policy"]["max_retries"] <= 1
     assert worker["socket_timeout"] > client["socket_timeout"]
     assert "max_retries" not in worker
+
+
+def test_a_stopping_worker_hands_tasks_back_before_herokus_sigkill():
+    settings = from_env(PRODUCTION)["CELERY"]
+    assert 0 < settings["worker_soft_shutdown_timeout"] < 30
+    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"]
+    assert settings["worker_prefetch_multiplier"] == 1
+
+
+def test_redis_visibility_timeout_outlasts_the_longest_task():
+    settings = from_env(PRODUCTION)["CELERY"]
+    longest = max(task.time_limit or 0 for task in (integrate, async_process, very_slow_add))
+    assert longest and settings["broker_transport_options"]["visibility_timeout"] > longest

@@ -8,15 +8,8 @@ import subprocess
 import tomllib
 import urllib.request
 
-from tests.helpers import SHELL_EXPERIMENT, run_flask_shell
+from tests.helpers import SHELL_EXPERIMENT, procfile, run_flask_shell
 from tests.services import ROOT, free_port, wait_for
-
-
-def procfile(name: str = "Procfile") -> dict[str, str]:
-    lines = (ROOT / name).read_text().splitlines()
-    return dict(
-        line.split(": ", 1) for line in lines if line.strip() and not line.startswith("#")
-    )
 
 
 def get_json(url: str):
@@ -61,14 +54,6 @@ def test_release_phase_creates_the_schema_on_a_fresh_database(tmp_path):
     with sqlite3.connect(tmp_path / "development.sqlite") as database:
         tables = {row[0] for row in database.execute("select name from sqlite_master")}
     assert {"product", "user", "alembic_version"} <= tables
-
-
-def test_procfile_web_and_worker_take_their_sizing_from_the_environment():
-    processes = procfile()
-    assert set(processes) == {"web", "release", "worker"}
-    assert "--bind 0.0.0.0:$PORT" in processes["web"] and "wsgi:app" in processes["web"]
-    assert "-A wsgi:celery worker" in processes["worker"]
-    assert "--concurrency=${CELERY_CONCURRENCY" in processes["worker"]
 
 
 def test_migrations_match_the_models(runner):

@@ -1,0 +1,16 @@
+"""gunicorn's settings for the web dyno: https://docs.gunicorn.org/en/stable/settings.html
+
+gunicorn reads two settings from the environment by itself: it binds
+0.0.0.0:$PORT when PORT is set (Heroku sets it), and runs WEB_CONCURRENCY
+worker processes (Heroku sets a default for the dyno size).
+"""
+
+# Access log lines on stdout, where `heroku logs` collects them.
+accesslog = "-"
+# Heroku's router gives up on a request after 30 s; a worker stuck that long is restarted.
+# https://devcenter.heroku.com/articles/request-timeout
+timeout = 30
+# Heroku sends SIGTERM and kills 30 s later: let requests in flight finish first.
+graceful_timeout = 20
+# The router keeps connections to the dyno open between requests.
+keepalive = 5
