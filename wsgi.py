@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import products_api
 import cli
+import dashboard
 import errors
 import health
 import jobs_api
@@ -42,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(products_api.bp)
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(jobs_api.async_bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
     if hops := app.config.get("PROXY_HOPS"):
         # The client's address and scheme as the proxy (Heroku's router) saw them.
