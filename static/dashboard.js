@@ -189,7 +189,8 @@ async function pollJobs() {
     jobs = body;
   } catch (error) {
     if (ticket === poll.ticket) {
-      showMessage("jobs-message", `Could not load the jobs (${error.message}); trying again.`, true);
+      const text = `Could not load the jobs (${error.message}); trying again.`;
+      showMessage("jobs-message", text, true);
       backOffAndPoll();
     }
     return;
@@ -205,6 +206,9 @@ async function pollJobs() {
     return;
   }
   await checkWorkers(jobs);
+  if (ticket !== poll.ticket) {
+    return;
+  }
   renderJobs(jobs);
   if (changed) {
     poll.delay = POLL_FIRST_MS;
@@ -248,10 +252,13 @@ function isWaiting(job) {
 
 // Redraw the table, and announce the jobs that finished since the last poll.
 function renderJobs(jobs) {
-  const ended = jobs.filter((job) => UNFINISHED.has(poll.states.get(job.id)) && !UNFINISHED.has(job.state));
+  const ended = jobs.filter(
+    (job) => UNFINISHED.has(poll.states.get(job.id)) && !UNFINISHED.has(job.state),
+  );
   poll.states = new Map(jobs.map((job) => [job.id, job.state]));
   if (ended.length > 0) {
-    showMessage("jobs-message", ended.map((job) => `${job.name} ${shortId(job.id)}: ${job.state}.`).join(" "));
+    const news = ended.map((job) => `${job.name} ${shortId(job.id)}: ${job.state}.`);
+    showMessage("jobs-message", news.join(" "));
   } else if (jobs.length === 0) {
     showMessage("jobs-message", "No jobs yet: start one above.");
   } else if (document.getElementById("jobs-message").classList.contains("error")) {

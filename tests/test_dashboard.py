@@ -29,6 +29,9 @@ SCREENSHOT = ROOT / "docs" / "dashboard.png"
 # page handles 422 and 503 answers (the tests provoke them on purpose); any
 # other console error, and any uncaught exception, fails the test.
 HANDLED_ANSWERS = re.compile(r"Failed to load resource: .* status of (422|503) ")
+# How long to wait for what a worker does, or for the page to call a job waiting
+# (about 4 s): generous, since a busy CI machine is slow to start processes.
+JOB_TIMEOUT_MS = 20_000
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -131,7 +134,7 @@ def page(browser: BrowserContext, console_errors: list[str]) -> Iterator[Page]:
             console_errors.append(message.text)
 
     page = browser.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(10_000)
     page.on("console", record)
     page.on("pageerror", lambda error: console_errors.append(f"Uncaught: {error}"))
     yield page
@@ -158,7 +161,7 @@ def bar_moved(page: Page, job: str) -> None:
     page.wait_for_function(
         "selector => { const bar = document.querySelector(selector);"
         " return bar !== null && bar.position > 0 && bar.position < 1; }",
-        arg=f"tr[data-job-id='{job}'] progress", polling="raf",
+        arg=f"tr[data-job-id='{job}'] progress", polling="raf", timeout=JOB_TIMEOUT_MS,
     )
 
 
@@ -193,7 +196,7 @@ def test_jobs_started_from_the_page_show_live_progress_and_results(
     with page.expect_response("**/api/v1/jobs/integrate") as integration:
         page.get_by_role("button", name="Start integration").click()
     row = job_row(page, job_id(integration.value))
-    expect(row).to_have_attribute("data-state", "SUCCESS")
+    expect(row).to_have_attribute("data-state", "SUCCESS", timeout=JOB_TIMEOUT_MS)
     expect(row).to_contain_text(re.compile(r"estimate 3\.1\d*, samples 100000"))
 
     page.get_by_label("steps (1 to 100)").fill("10")
@@ -205,7 +208,7 @@ def test_jobs_started_from_the_page_show_live_progress_and_results(
     bar = row.get_by_role("progressbar", name=f"Progress of async_process {job[:8]}")
     bar_moved(page, job)
     page.screenshot(path=ARTIFACTS / "dashboard.png", full_page=True)
-    expect(row).to_have_attribute("data-state", "SUCCESS")
+    expect(row).to_have_attribute("data-state", "SUCCESS", timeout=JOB_TIMEOUT_MS)
     expect(bar).to_have_js_property("value", 10)
     expect(bar).to_have_js_property("max", 10)
     expect(row.locator("td.progress")).to_have_text("100 %")
@@ -252,7 +255,7 @@ def test_without_a_worker_a_started_job_waits_for_one(page, web, console_errors)
     row = job_row(page, job_id(started.value))
     bar = row.get_by_role("progressbar")
     expect(row.locator("td.state")).to_contain_text("PENDING")
-    expect(row.locator("td.state")).to_contain_text("Waiting for a worker")
+    expect(row.locator("td.state")).to_contain_text("Waiting for a worker", timeout=JOB_TIMEOUT_MS)
     expect(row).to_have_attribute("data-state", "PENDING")
     # No value: the bar is indeterminate, since nothing has run yet.
     expect(bar).to_have_js_property("position", -1)
