@@ -34,8 +34,10 @@ WORKER_BROKER_OPTIONS = {
     "socket_timeout": 30,
 }
 # Redis re-delivers a message that was taken but not acknowledged after this
-# many seconds; it must stay longer than the longest task, or the task runs
-# twice. https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+# many seconds: that is how the task of a worker that died without a word
+# (SIGKILL, a crashed dyno) comes back. It must stay longer than the longest
+# task, or a task still running is handed out twice.
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
 VISIBILITY_TIMEOUT = 3600
 # Heroku sends SIGTERM to every process of a dyno, then SIGKILL 30 s later.
 # The Procfile sets REMAP_SIGTERM=SIGQUIT, so SIGTERM starts Celery's cold
@@ -71,11 +73,16 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     secret_key = setting("SECRET_KEY") or "dev-only-secret-key"
     database_url = setting("DATABASE_URL")
     redis_url = setting("REDIS_URL")
+    visibility_timeout = int(environ.get("VISIBILITY_TIMEOUT") or VISIBILITY_TIMEOUT)
     embedded = [] if redis_url else [str(instance_path / "celery" / d) for d in EMBEDDED_FOLDERS]
     return {
         "APP_ENV": name,
         "INSTANCE_PATH": str(instance_path),
         "TESTING": name == "test",
+        # Flask would take debug mode from FLASK_DEBUG, and a variable left set
+        # on a dyno must not turn it on under gunicorn. `flask run --debug`
+        # still works: the CLI sets debug after loading the app.
+        "DEBUG": False,
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": (
             database_uri(database_url)
@@ -97,10 +104,11 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             instance_path,
             concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
             soft_shutdown=float(environ.get("SOFT_SHUTDOWN_SECONDS") or SOFT_SHUTDOWN_SECONDS),
+            visibility_timeout=visibility_timeout,
         ),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
-            {"broker_transport_options": broker_options(WORKER_BROKER_OPTIONS)}
+            {"broker_transport_options": broker_options(visibility_timeout, WORKER_BROKER_OPTIONS)}
             if redis_url
             else {}
         ),
@@ -143,13 +151,20 @@ def redis_uri(url: str) -> str:
     return f"{url}{'&' if parts.query else '?'}ssl_cert_reqs=none"
 
 
-def broker_options(extra: Mapping[str, Any]) -> dict[str, Any]:
+def broker_options(visibility_timeout: float, extra: Mapping[str, Any]) -> dict[str, Any]:
     """Return Redis transport options: the visibility timeout plus extra."""
-    return {"visibility_timeout": VISIBILITY_TIMEOUT, **extra}
+    return {
+        "visibility_timeout": visibility_timeout,
+        # Workers look for messages whose timeout has passed every tenth of it
+        # (at most every 10 s), rather than kombu's default of every 100 s.
+        "unacked_restore_interval": min(10, max(1, visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
+        **extra,
+    }
 
 
 def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int,
-                    soft_shutdown: float) -> dict[str, Any]:
+                    soft_shutdown: float, visibility_timeout: int) -> dict[str, Any]:
     """Return Celery's settings (lowercase names) for Redis, or the embedded default."""
     settings: dict[str, Any] = {
         # A task interrupted by a worker restart goes back to the queue rather
@@ -171,7 +186,7 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
         settings |= {
             "broker_url": redis_url,
             "result_backend": redis_url,
-            "broker_transport_options": broker_options(CLIENT_BROKER_OPTIONS),
+            "broker_transport_options": broker_options(visibility_timeout, CLIENT_BROKER_OPTIONS),
             "redis_socket_connect_timeout": 1,
             "redis_socket_timeout": 5,
             "redis_retry_on_timeout": True,

@@ -117,9 +117,9 @@ def refusing_port() -> Iterator[int]:
 
 
 @contextmanager
-def hanging_listener() -> Iterator[int]:
-    """A port that accepts connections and never answers on them."""
-    listener = socket.create_server(("127.0.0.1", 0))
+def hanging_listener(port: int = 0) -> Iterator[int]:
+    """A port (a free one by default) that accepts connections and never answers on them."""
+    listener = socket.create_server(("127.0.0.1", port))
     accepted: list[socket.socket] = []
 
     def accept() -> None:
@@ -133,6 +133,8 @@ def hanging_listener() -> Iterator[int]:
     try:
         yield listener.getsockname()[1]
     finally:
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        listener.shutdown(socket.SHUT_RDWR)
         listener.close()
         for sock in accepted:
             sock.close()
@@ -205,3 +207,59 @@ class Worker:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+class TCPProxy:
+    """A loopback TCP proxy to upstream that a test can cut (closing every connection) and restore."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.listener: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+
+    def start(self) -> "TCPProxy":
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self.accept, args=(self.listener,), daemon=True).start()
+        return self
+
+    def accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client = listener.accept()[0]
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                return
+            with self.lock:
+                self.sockets += [client, server]
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self.pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Stop listening and close every connection, as a database that went away."""
+        # shutdown() wakes the thread blocked in accept(); close() alone would not.
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+            self.sockets.clear()
