@@ -6,20 +6,17 @@ start a private redis-server, or skip visibly. REQUIRE_SERVICES=1 turns those
 skips into failures, so CI cannot pass by testing nothing.
 """
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import flask_migrate
-import psycopg
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
 
 from config import database_uri, from_env
 from models import create_user, db
-from tests.services import RedisServer, Worker, private_redis, redis_answers
+from tests.services import RedisServer, Worker, private_redis, redis_answers, scratch_database
 from wsgi import create_app
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -42,15 +39,10 @@ def database_url(tmp_path_factory) -> Iterator[str]:
         return
     # A database of our own on the server, so that the tests never touch
     # anyone's data, and dropped at the end.
-    admin = make_url(database_uri(server_url)).set(drivername="postgresql")
-    name = f"products_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(server_url, "products_test") as database:
+        url = database.render_as_string(hide_password=False)
+        migrate(url)
+        yield url
 
 
 def migrate(url: str) -> None:

@@ -12,7 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import redis
+from sqlalchemy.engine import URL, make_url
+
+from config import database_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,6 +31,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10, interval: float 
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[URL]:
+    """Create an empty PostgreSQL database on the server at server_url; drop it afterwards."""
+    admin = make_url(database_uri(server_url)).set(drivername="postgresql")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name)
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -9,16 +9,13 @@ import subprocess
 import tomllib
 import urllib.error
 import urllib.request
-import uuid
 
-import psycopg
 import pytest
 from flask import request
-from sqlalchemy.engine import make_url
 
-from config import database_uri, from_env
+from config import from_env
 from tests.helpers import SHELL_EXPERIMENT, procfile, run_flask_shell
-from tests.services import ROOT, NoTLS, free_port, private_redis, wait_for
+from tests.services import ROOT, NoTLS, free_port, private_redis, scratch_database, wait_for
 from wsgi import create_app
 
 APP_JSON = json.loads((ROOT / "app.json").read_text())
@@ -86,13 +83,8 @@ def fresh_database(tmp_path):
     if not server_url:
         yield f"sqlite:///{tmp_path / 'heroku.sqlite'}"
         return
-    admin = make_url(database_uri(server_url)).set(drivername="postgresql")
-    name = f"heroku_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.set(drivername="postgres", database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database(server_url, "heroku") as database:
+        yield database.set(drivername="postgres").render_as_string(hide_password=False)
 
 
 @pytest.fixture(params=["redis", "rediss"])
