@@ -1,5 +1,7 @@
 """Response headers for paginated lists."""
-from flask import request, url_for
+from urllib.parse import urlencode
+
+from flask import request
 from flask_sqlalchemy.pagination import Pagination
 
 
@@ -10,9 +12,17 @@ def pagination_headers(page: Pagination) -> dict[str, str]:
         targets["prev"] = page.prev_num
     if page.has_next:
         targets["next"] = page.next_num
-    arguments = {**request.args, "per_page": page.per_page}
     links = ", ".join(
-        f'<{url_for(request.endpoint, **{**arguments, "page": number}, _external=True)}>; rel="{rel}"'
-        for rel, number in targets.items()
+        f'<{page_url(number, page.per_page)}>; rel="{rel}"' for rel, number in targets.items()
     )
     return {"X-Total-Count": str(page.total), "Link": links}
+
+
+def page_url(number: int, per_page: int) -> str:
+    """Return the URL of another page of this list: the request's query with page and per_page set."""
+    # Not url_for(endpoint, **request.args): url_for takes _external, _anchor,
+    # _scheme and endpoint for itself, so a query naming one was a 500 or a wrong link.
+    query = request.args.copy()
+    query["per_page"] = per_page
+    query["page"] = number
+    return f"{request.base_url}?{urlencode(list(query.items(multi=True)))}"

@@ -17,6 +17,7 @@ import dashboard
 import errors
 import health
 import jobs_api
+import openapi
 from config import from_env
 from models import Product, db
 from schemas import ma
@@ -44,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(jobs_api.bp)
     app.register_blueprint(jobs_api.async_bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
     if hops := app.config.get("PROXY_HOPS"):
         # The client's address and scheme as the proxy (Heroku's router) saw them.
