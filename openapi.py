@@ -11,54 +11,14 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
-from marshmallow import Schema, fields, validate
+from marshmallow import fields
 
-from schemas import (AsyncStartSchema, AsyncStatusSchema, AuditEventSchema, IntegrateSchema,
-                     JobSchema, JobsQuerySchema, PaginationSchema, ProductSchema,
-                     product_update_schema)
+from schemas import (AddStatusSchema, AsyncStartedSchema, AsyncStartSchema, AsyncStatusSchema,
+                     AuditEventSchema, ErrorSchema, HealthFailureSchema, HealthSchema,
+                     IntegrateSchema, JobSchema, JobsQuerySchema, PaginationSchema,
+                     ProductSchema, product_update_schema)
 
 bp = Blueprint("openapi", __name__)
-
-
-class ErrorSchema(Schema):
-    """The one error shape of every endpoint and status (errors.py)."""
-
-    code = fields.Integer(required=True)
-    message = fields.String(required=True)
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
-                         metadata={"description": "For 422: the messages for each field."})
-
-
-class AsyncStartedSchema(Schema):
-    """What starting an async process answers (jobs_api.start_async_process)."""
-
-    result_id = fields.UUID(required=True)
-
-
-class AddStatusSchema(Schema):
-    """What /api/v1/add/<a>/<b> answers (jobs_api.add)."""
-
-    status = fields.String(required=True, validate=validate.OneOf(["started", "running", "complete"]))
-    job = fields.Nested(JobSchema, required=True)
-    result = fields.Integer(metadata={"description": "a + b, once complete."})
-
-
-class HealthChecksSchema(Schema):
-    """What /health found (health.health)."""
-
-    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
-    broker = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
-    workers = fields.Integer(required=True, allow_none=True)
-
-
-class HealthSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
-    checks = fields.Nested(HealthChecksSchema, required=True)
-
-
-class HealthFailureSchema(ErrorSchema):
-    status = fields.String(required=True, validate=validate.OneOf(["unavailable"]))
-    checks = fields.Nested(HealthChecksSchema, required=True)
 
 
 # A Function field computes its value, so the plugin cannot tell its type from

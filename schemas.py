@@ -182,3 +182,51 @@ jobs_query_schema = JobsQuerySchema()
 async_status_schema = AsyncStatusSchema()
 async_start_schema = AsyncStartSchema()
 integrate_schema = IntegrateSchema()
+
+
+# Shapes the API answers with that no view loads or dumps through a schema;
+# openapi.py documents them.
+
+class ErrorSchema(ma.Schema):
+    """The one error shape of every endpoint and status (errors.py)."""
+
+    code = fields.Integer(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "For 422: the messages for each field."})
+
+
+class AsyncStartedSchema(ma.Schema):
+    """What starting an async process answers (jobs_api.start_async_process)."""
+
+    result_id = fields.UUID(required=True)
+
+
+class AddStatusSchema(ma.Schema):
+    """What /api/v1/add/<a>/<b> answers (jobs_api.add)."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["started", "running", "complete"]))
+    job = fields.Nested(JobSchema, required=True)
+    result = fields.Integer(metadata={"description": "a + b, once complete."})
+
+
+class HealthChecksSchema(ma.Schema):
+    """What /health found (health.health)."""
+
+    database = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    broker = fields.String(required=True, validate=validate.OneOf(["ok", "unavailable"]))
+    workers = fields.Integer(required=True, allow_none=True)
+
+
+class HealthSchema(ma.Schema):
+    """What /health answers while the database and broker answer."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
+    checks = fields.Nested(HealthChecksSchema, required=True)
+
+
+class HealthFailureSchema(ErrorSchema):
+    """What /health answers, with the error shape, when the database or broker fails."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["unavailable"]))
+    checks = fields.Nested(HealthChecksSchema, required=True)

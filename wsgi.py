@@ -11,13 +11,13 @@ from flask import Flask
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-import products_api
 import cli
 import dashboard
 import errors
 import health
 import jobs_api
 import openapi
+import products_api
 from config import from_env
 from models import Product, db
 from schemas import ma
