@@ -12,5 +12,6 @@ accesslog = "-"
 timeout = 30
 # Heroku sends SIGTERM and kills 30 s later: let requests in flight finish first.
 graceful_timeout = 20
-# The router keeps connections to the dyno open between requests.
-keepalive = 5
+# The default sync workers serve one request per connection (they ignore
+# keepalive), which is the simplest model to reason about: a slow request
+# holds one process, and WEB_CONCURRENCY processes serve that many at once.
