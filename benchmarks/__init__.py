@@ -1,0 +1,1 @@
+"""Benchmarks of the web and worker processes: `pipenv run bench` (see benchmarks/bench.py)."""
