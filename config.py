@@ -185,8 +185,8 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
     if redis_url:
         settings |= {
             "broker_url": redis_url,
-            # kombu's Redis transport, minus a redis-py client per command (see tasks.py).
-            "broker_transport": "tasks:RedisTransport",
+            # kombu's Redis transport, minus a redis-py client per command (see broker.py).
+            "broker_transport": "broker:RedisTransport",
             "result_backend": redis_url,
             "broker_transport_options": broker_options(visibility_timeout, CLIENT_BROKER_OPTIONS),
             "redis_socket_connect_timeout": 1,

@@ -8,6 +8,7 @@ from celery import Task
 from flask import current_app
 from sqlalchemy import update
 
+from broker import publish
 from models import Job, User, db, utcnow
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,7 @@ def queue(job: Job, task: Task, args: Sequence[Any] = (), kwargs: dict | None = 
     lives in the row, so Celery's result backend is not used (ignore_result).
     """
     try:
-        task.apply_async(args, kwargs, task_id=job.id, ignore_result=True,
-                         headers={JOB_HEADER: True})
+        publish(task, tuple(args), kwargs, task_id=job.id, headers={JOB_HEADER: True})
     except Exception as error:
         logger.warning("Could not queue job %s (%s): %s", job.id, job.name, error)
         db.session.execute(db.delete(Job).where(Job.id == job.id))

@@ -1,18 +1,15 @@
 """The Celery app factory and the background tasks."""
 import logging
-import reprlib
 import time
 from typing import Any
 
 from celery import Celery, Task, shared_task
-from celery.local import Proxy
 from celery.result import AsyncResult
 from celery.signals import celeryd_init
 from flask import Flask, current_app
-from kombu.transport import redis
-from kombu.utils.uuid import uuid
 
 import jobs
+from broker import publish
 from integration import estimate_area
 
 logger = logging.getLogger(__name__)
@@ -74,63 +71,6 @@ def fire_and_forget(task: Task, *args: Any, **kwargs: Any) -> AsyncResult | None
         logger.warning("Could not queue %s: %s", task.name, error)
         return None
     return AsyncResult(task_id)
-
-
-def publish(task: Task, args: tuple, kwargs: dict) -> str:
-    """Send a message for task(*args, **kwargs) to the default queue, keeping no result; return its id.
-
-    This is task.apply_async(args, kwargs, ignore_result=True) without what a
-    fire-and-forget call never uses: routing rules, eager mode, argument
-    checks, links to a parent task, and a result to subscribe to. The message
-    is the one apply_async sends, built and sent by Celery's own
-    create_task_message and send_task_message, with the same retry policy.
-    """
-    if isinstance(task, Proxy):
-        # A @shared_task is a proxy that looks the task up again on every
-        # attribute read; read the task itself.
-        task = task._get_current_object()
-    amqp = task.app.amqp
-    task_id = uuid()
-    message = amqp.create_task_message(
-        task_id, task.name, args, kwargs, ignore_result=True,
-        time_limit=task.time_limit, soft_time_limit=task.soft_time_limit,
-        # Celery's own saferepr, and the settings it reads, cost more than
-        # the rest of the message; reprlib is as bounded, for logs and monitors.
-        argsrepr=reprlib.repr(args), kwargsrepr=reprlib.repr(kwargs),
-    )
-    with task.app.producer_or_acquire() as producer:
-        # kombu checks on every publish that the queue was declared, which
-        # costs a copy of the queue and a retry wrapper each time. Redis
-        # needs no declaration to take a message, and the worker declares
-        # the queue when it starts consuming.
-        amqp.send_task_message(producer, task.name, message, declare=[])
-    return task_id
-
-
-class RedisChannel(redis.Channel):
-    """kombu's Redis channel, with one redis-py client per connection pool rather than per command.
-
-    kombu builds a new redis.Redis object (a dictionary of some 170 response
-    callbacks) for every command it sends, which was a fifth of the CPU of
-    an enqueue. The client is only a front for the channel's connection
-    pool, so one per pool does the same work.
-    """
-
-    _sync_client = None
-
-    def _create_client(self, asynchronous: bool = False):
-        if asynchronous:
-            return super()._create_client(asynchronous=True)
-        # The pool is replaced after a fork or a disconnection; so is the client.
-        if self._sync_client is None or self._sync_client.connection_pool is not self.pool:
-            self._sync_client = super()._create_client()
-        return self._sync_client
-
-
-class RedisTransport(redis.Transport):
-    """kombu's Redis transport with RedisChannel; config.py names it as broker_transport."""
-
-    Channel = RedisChannel
 
 
 @shared_task(ignore_result=False)
