@@ -46,9 +46,13 @@ WEB_CONCURRENCY = 2
 # What each HTTP variant requests, from which server (the small or the large table), over
 # how many connections. Throughput is measured with 8; the latency the enqueue adds, with
 # one, so that requests waiting for a busy gunicorn worker do not count in it.
+# Where /bench/products-with-bare-lpush pushes (bench_app.py, which this module cannot import:
+# importing it builds the app from this process's environment).
+BARE_LIST = "bench:bare"
 HTTP_VARIANTS = {
     "products": ("small", "GET", "/api/v1/products", "", CONNECTIONS),
     "products_unpublished": ("small", "GET", "/bench/products-without-publishing", "", CONNECTIONS),
+    "products_bare_lpush": ("small", "GET", "/bench/products-with-bare-lpush", "", CONNECTIONS),
     "ceiling": ("small", "GET", "/bench/ok", "", CONNECTIONS),
     "job_start": ("small", "POST", "/async_process/start", '{"steps": 1}', CONNECTIONS),
     "products_large": ("large", "GET", "/api/v1/products", "", CONNECTIONS),
@@ -184,7 +188,7 @@ def measure_http(servers: dict[str, Web], redis, options) -> dict[str, Any]:
                                          options))
             # Nothing consumes the tasks the listings queue; empty the queue
             # so that every run starts alike.
-            redis.delete("celery")
+            redis.delete("celery", BARE_LIST)
             settle(options.pause / 3)
     return runs
 

@@ -52,6 +52,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
                               for name, runs in http.items()},
         "enqueue_cpu_ms": round(paired(http, "products", "products_unpublished",
                                        "cpu_ms_per_request", lambda a, b: a - b), 4),
+        "bare_lpush_cpu_ms": round(paired(http, "products_bare_lpush", "products_unpublished",
+                                          "cpu_ms_per_request", lambda a, b: a - b), 4),
         "enqueue_latency_ms": round(paired(http, "products_alone", "products_unpublished_alone",
                                            "median_ms", lambda a, b: a - b), 3),
         "products_vs_ceiling": round(paired(http, "products", "ceiling", "rate",
@@ -81,8 +83,9 @@ def verdicts(summary: dict[str, Any]) -> list[tuple[str, str, str, bool, str, st
     peer_target = 1.5 * PEER_JOB_START_RATE
     return [
         ("CPU cost of the enqueue (web CPU per request, with minus without publishing)",
-         f"{summary['enqueue_cpu_ms']:.2f} ms", "<= 0.3 ms", summary["enqueue_cpu_ms"] <= 0.3,
-         "1.2 ms", "1.1 ms"),
+         (f"{summary['enqueue_cpu_ms']:.2f} ms (one bare LPUSH: "
+          f"{summary['bare_lpush_cpu_ms']:.2f} ms)"), "<= 0.3 ms",
+         summary["enqueue_cpu_ms"] <= 0.3, "1.2 ms", "1.1 ms"),
         ("GET /api/v1/products as a fraction of a plain Flask endpoint (req/s, c=8)",
          (f"{summary['products_vs_ceiling']:.2f} ({rates['products']:.0f} / "
           f"{rates['ceiling']:.0f} req/s)"), ">= 0.4", summary["products_vs_ceiling"] >= 0.4,
@@ -180,6 +183,7 @@ def machine_line(info: dict[str, Any], settings: dict[str, Any]) -> str:
 VARIANTS = {
     "products": "GET /api/v1/products (publishes very_slow_add)",
     "products_unpublished": "the same, with the publish stubbed out",
+    "products_bare_lpush": "the same, with the publish replaced by one bare redis-py LPUSH",
     "ceiling": "a plain Flask \"ok\" under the same gunicorn (the ceiling)",
     "job_start": "POST /async_process/start (job row + publish)",
     "products_large": "GET /api/v1/products on the large table",
