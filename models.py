@@ -135,17 +135,18 @@ class RowPagination(Pagination):
     # which has nothing to do for rows that are not objects.
     def _query_items(self) -> list:
         parameters = {"limit": self.per_page, "offset": self._query_offset}
-        return list(db.session.connection().execute(self._query_args["rows"], parameters).mappings())
+        result = db.session.connection().execute(self._query_args["rows"], parameters)
+        return list(result.mappings())
 
     def _query_count(self) -> int:
         return db.session.connection().execute(self._query_args["total"]).scalar_one()
 
 
 # GET /api/v1/products is the endpoint every client calls (and the one that
-# `pipenv run bench` loads). Measured there, reading rows rather than ORM
-# objects, through statements built once rather than per request (SQLAlchemy
-# then finds their compiled SQL without walking them again), halves the
-# list's cost: ~1.6 ms to ~0.7 ms per page of 20.
+# `pipenv run bench` loads). Reading rows rather than ORM objects, through
+# statements built once rather than per request (SQLAlchemy then finds their
+# compiled SQL without walking them again), took the list without its publish
+# from 3.9 to 2.5 ms of web CPU per page of 20 there.
 PRODUCT_PAGE = (
     select(Product.__table__).order_by(Product.id)
     .limit(bindparam("limit")).offset(bindparam("offset"))

@@ -1,4 +1,4 @@
-"""The production app, plus two routes that only the benchmark serves.
+"""The production app, plus three routes that only the benchmark serves.
 
     gunicorn --config gunicorn.conf.py benchmarks.bench_app:app
 
