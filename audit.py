@@ -1,27 +1,48 @@
 """The audit trail of product changes, written in the background with the request's context."""
+import logging
+import uuid
 from datetime import datetime
 
-from flask import g, request
+from flask import g, request, url_for
 
 from asynctask import asynctask
-from models import AuditEvent, db, utcnow
+from models import ADDRESS_LENGTH, PATH_LENGTH, AuditEvent, clip, db, utcnow
 
-ACTIONS = ("create", "update", "delete")
+logger = logging.getLogger(__name__)
 
 
 def audit(action: str, product_id: int) -> None:
-    """Queue an audit event for the current request; never delay or fail it."""
-    store_audit_event(action, product_id, utcnow().isoformat())
+    """Record an audit event for the change the current request has just committed.
+
+    The event is queued so that the response does not wait for it. When the
+    broker cannot take it, it is stored here and now instead: a trail that
+    drops changes while the broker is down is no audit trail.
+    """
+    event = (action, product_id, utcnow().isoformat(), uuid.uuid4().hex)
+    if store_audit_event(*event) is None:
+        logger.warning("Storing the audit event of %s %s in the request", action, product_id)
+        store_audit_event.__wrapped__(*event)
 
 
 @asynctask
-def store_audit_event(action: str, product_id: int, at: str) -> None:
-    """Store who did action to the product, as seen in the request that did it."""
+def store_audit_event(action: str, product_id: int, at: str, key: str) -> None:
+    """Store who did action to the product, as seen in the request that did it, once per key."""
+    if db.session.execute(db.select(AuditEvent.id).filter_by(key=key)).first() is not None:
+        return  # stored already: by the request after a publish that timed out, or a retry
     db.session.add(AuditEvent(
-        user=g.user, action=action, product_id=product_id, method=request.method,
-        path=request.path, remote_addr=request.remote_addr, created_at=datetime.fromisoformat(at),
+        key=key, user=g.user, action=action, product_id=product_id, method=request.method,
+        path=clip(canonical_path(), PATH_LENGTH),
+        remote_addr=clip(request.remote_addr, ADDRESS_LENGTH),
+        created_at=datetime.fromisoformat(at),
     ))
     db.session.commit()
+
+
+def canonical_path() -> str:
+    """Return the request's path as the app spells it: /products/5, never /products/0005."""
+    if request.url_rule is None:
+        return request.path
+    return url_for(request.endpoint, **request.view_args)
 
 
 def audit_page(page: int, per_page: int):

@@ -1,9 +1,9 @@
-"""Command-line tools: `flask seed` and `flask users create`."""
+"""Command-line tools: `flask seed` and `flask users create|token`."""
 import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from models import Product, User, create_user, db
+from models import USER_NAME_LENGTH, Product, User, create_user, db, issue_token
 
 users = AppGroup("users", help="Manage API users.")
 
@@ -21,15 +21,44 @@ def seed(count: int) -> None:
     click.echo(f"Added {count} products.")
 
 
+def user_name(context: click.Context, parameter: click.Parameter, name: str) -> str:
+    """Accept a user name that the users table can store."""
+    if not name.strip() or len(name) > USER_NAME_LENGTH or "\x00" in name:
+        raise click.BadParameter(f"must be 1 to {USER_NAME_LENGTH} characters, not blank.")
+    return name
+
+
+def find_user(name: str) -> User | None:
+    return db.session.execute(db.select(User).filter_by(name=name)).scalar_one_or_none()
+
+
 @users.command("create")
-@click.argument("name")
+@click.argument("name", callback=user_name)
 def create(name: str) -> None:
     """Create a user and print their API token (shown only this once)."""
-    if db.session.execute(db.select(User).filter_by(name=name)).first():
-        raise click.ClickException(f"A user named {name!r} already exists.")
+    if find_user(name) is not None:
+        raise click.ClickException(f"A user named {name!r} already exists; "
+                                   f"`flask users token {name}` gives them a new token.")
     user, token = create_user(name)
     click.echo(f"Created user {user.name!r}. Their API token, shown only this once:")
     click.echo(token)
+
+
+@users.command("token")
+@click.argument("name", callback=user_name)
+def token(name: str) -> None:
+    """Print a new API token for a user, creating the user if needed; their old token stops working.
+
+    Only the token goes to standard output, so that TOKEN=$(flask users token NAME) works.
+    """
+    user = find_user(name)
+    if user is None:
+        user, new_token = create_user(name)
+        click.echo(f"Created user {name!r}.", err=True)
+    else:
+        new_token = issue_token(user)
+        click.echo(f"Issued a new token for {name!r}; the old one no longer works.", err=True)
+    click.echo(new_token)
 
 
 def init_app(app: Flask) -> None:

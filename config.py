@@ -45,8 +45,14 @@ VISIBILITY_TIMEOUT = 3600
 # acks_late puts back on the queue for the next worker. Under 30 s, with room
 # to hand the messages back. https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
 SOFT_SHUTDOWN_SECONDS = 20
-# How long to wait for a PostgreSQL connection before calling the database down.
-DATABASE_CONNECT_TIMEOUT = 5
+# How long to wait for a PostgreSQL connection before calling the database
+# down: a server that accepts and never answers must not hold a request until
+# gunicorn kills the process (30 s). Two seconds is the least libpq and
+# psycopg accept. https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-CONNECT-TIMEOUT
+DATABASE_CONNECT_TIMEOUT = 2
+# The longest a statement (waits for row locks included) may run on PostgreSQL,
+# in seconds; then the server cancels it and the request gets a 503.
+DATABASE_STATEMENT_TIMEOUT = 5
 
 
 class ConfigError(RuntimeError):
@@ -89,7 +95,10 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             if database_url
             else f"sqlite:///{instance_path / 'development.sqlite'}"
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(
+            database_url,
+            float(environ.get("DATABASE_STATEMENT_TIMEOUT") or DATABASE_STATEMENT_TIMEOUT),
+        ),
         # Heroku's router is one proxy in front of the app: trust the last
         # X-Forwarded-For/-Proto/-Port it adds, and nothing a client sent.
         # https://devcenter.heroku.com/articles/http-routing#heroku-headers
@@ -128,13 +137,21 @@ def database_uri(url: str) -> str:
     return url
 
 
-def engine_options(database_url: str | None) -> dict[str, Any]:
-    """Return SQLAlchemy engine options: fresh connections, and a bounded connect to PostgreSQL."""
+def engine_options(database_url: str | None, statement_timeout: float) -> dict[str, Any]:
+    """Return SQLAlchemy engine options: fresh connections, and bounded waits on PostgreSQL."""
     # A connection that the database closed while idle is replaced rather
     # than failing the next request.
     options: dict[str, Any] = {"pool_pre_ping": True}
     if database_url and database_uri(database_url).startswith("postgresql"):
-        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+        options["connect_args"] = {
+            "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+            # Set when the connection starts, so it costs no round trip. (A
+            # transaction-mode PgBouncer refuses startup options: set it with
+            # ALTER ROLE ... SET statement_timeout there instead.)
+            "options": f"-c statement_timeout={round(statement_timeout * 1000)}",
+        }
+    # SQLite waits for another process's write lock for pysqlite's default
+    # timeout, 5 s, and then fails: that wait is bounded already.
     return options
 
 
@@ -198,7 +215,9 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
         # queue, and Celery's file backend the results, in the instance folder.
         queue = instance_path / "celery" / "queue"
         settings |= {
-            "broker_url": "filesystem://",
+            # The transport ignores the host, but kombu warns at every start
+            # when a URL names none.
+            "broker_url": "filesystem://localhost/",
             "broker_transport_options": {
                 "data_folder_in": str(queue),
                 "data_folder_out": str(queue),

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import update
 
 from broker import publish
-from models import Job, User, db, utcnow
+from models import ERROR_TYPE_LENGTH, JOB_NAME_LENGTH, Job, User, clip, db, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,9 @@ class QueueUnavailable(Exception):
 def new_job(name: str, parameters: dict[str, Any], owner: User | None = None,
             polling_url: str | None = None, job_id: str | None = None) -> Job:
     """Return a job row, not yet stored, for a task about to be queued."""
-    return Job(id=job_id or str(uuid.uuid4()), name=name, parameters=parameters,
-               owner=owner, polling_url=polling_url, state="PENDING", created_at=utcnow())
+    return Job(id=job_id or str(uuid.uuid4()), name=clip(name, JOB_NAME_LENGTH),
+               parameters=parameters, owner=owner, polling_url=polling_url, state="PENDING",
+               created_at=utcnow())
 
 
 def queue(job: Job, task: Task, args: Sequence[Any] = (), kwargs: dict | None = None) -> Job:
@@ -90,7 +91,7 @@ def mark_succeeded(job_id: str, result: Any) -> None:
 def mark_failed(job_id: str, error: BaseException) -> None:
     """Record why the job failed: the exception's type and message, never a traceback."""
     set_state(job_id, UNFINISHED, state="FAILURE", finished_at=utcnow(),
-              error_type=type(error).__name__,
+              error_type=clip(type(error).__name__, ERROR_TYPE_LENGTH),
               error_message=str(error)[:ERROR_MESSAGE_LENGTH] or type(error).__name__)
 
 

@@ -77,13 +77,15 @@ def add(a: int, b: int):
     """Add a and b in the background, once per URL: started, running, then complete."""
     if max(abs(a), abs(b)) > MAX_OPERAND:
         raise BadRequest(f"Operands must be integers between -{MAX_OPERAND} and {MAX_OPERAND}.")
-    status, job_id = check_status_or_begin(very_slow_add, (a, b))
+    # One URL per sum, however the numbers were written: /add/05/3 is /add/5/3.
+    url = url_for(".add", a=a, b=b)
+    status, job_id = check_status_or_begin(very_slow_add, (a, b), polling_url=url)
     job = db.session.get(Job, job_id)
     body: dict[str, Any] = {"status": status, "job": job_schema.dump(job)}
     if status == "complete":
         body["result"] = job.result
         return body, 200
-    return body, 202, {"Location": request.path}
+    return body, 202, {"Location": url}
 
 
 def job_or_404(job_id: UUID) -> Job:

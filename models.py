@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import (JSON, DateTime, ForeignKey, String, Text, TypeDecorator, bindparam, func,
-                        select)
+from sqlalchemy import (JSON, DateTime, ForeignKey, String, Text, TypeDecorator, bindparam, delete,
+                        func, select, update)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -18,6 +18,12 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 NAME_LENGTH = 120
+USER_NAME_LENGTH = 80
+PATH_LENGTH = 2000
+ADDRESS_LENGTH = 45  # the longest textual IPv6 address
+POLLING_URL_LENGTH = 500
+JOB_NAME_LENGTH = 40
+ERROR_TYPE_LENGTH = 100
 MAX_ID = 2**31 - 1  # integer primary keys are 32-bit in PostgreSQL
 
 
@@ -41,7 +47,15 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+# SQLite hands a deleted row's id to the next insert unless the table says
+# AUTOINCREMENT; a client that kept a Location would then see another record.
+# PostgreSQL's sequences never go back. https://www.sqlite.org/autoinc.html
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Product(db.Model):
+    __table_args__ = NEVER_REUSE_IDS
+
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     description: Mapped[str | None] = mapped_column(Text)
@@ -51,8 +65,10 @@ class Product(db.Model):
 
 
 class User(db.Model):
+    __table_args__ = NEVER_REUSE_IDS
+
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(USER_NAME_LENGTH), unique=True)
     # Only a SHA-256 of the token is kept: the token is 256 random bits, so a
     # slow password hash adds nothing, and a leaked table grants nothing.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -68,19 +84,19 @@ class Job(db.Model):
     """A background job started through the API; the worker keeps it current."""
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the Celery task id
-    name: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(JOB_NAME_LENGTH))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(10), default="PENDING", index=True)
     progress_current: Mapped[int | None]
     progress_total: Mapped[int | None]
     result: Mapped[Any | None] = mapped_column(JSON)
-    error_type: Mapped[str | None] = mapped_column(String(100))
+    error_type: Mapped[str | None] = mapped_column(String(ERROR_TYPE_LENGTH))
     error_message: Mapped[str | None] = mapped_column(Text)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     owner: Mapped[User | None] = relationship(lazy="joined")
     # Set for results keyed by URL: at most one job holds a URL at a time,
     # which is what makes concurrent first requests start a single task.
-    polling_url: Mapped[str | None] = mapped_column(String(500), unique=True)
+    polling_url: Mapped[str | None] = mapped_column(String(POLLING_URL_LENGTH), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -92,15 +108,51 @@ class Job(db.Model):
 class AuditEvent(db.Model):
     """Who changed which product, how and when; written by the worker."""
 
+    __table_args__ = NEVER_REUSE_IDS
+
     id: Mapped[int] = mapped_column(primary_key=True)
+    # Made in the request for each change: the event is stored once even if
+    # its task runs twice, or the request stores it after a publish that
+    # timed out but reached the broker.
+    key: Mapped[str | None] = mapped_column(String(32), unique=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     user: Mapped[User | None] = relationship(lazy="joined")
     action: Mapped[str] = mapped_column(String(10))
     product_id: Mapped[int]  # no foreign key: the trail outlives deleted products
     method: Mapped[str] = mapped_column(String(10))
-    path: Mapped[str] = mapped_column(String(2000))
-    remote_addr: Mapped[str | None] = mapped_column(String(45))
+    path: Mapped[str] = mapped_column(String(PATH_LENGTH))
+    remote_addr: Mapped[str | None] = mapped_column(String(ADDRESS_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def clip(text: str | None, length: int) -> str | None:
+    """Return text cut to length characters, so that any value fits its column."""
+    return text if text is None or len(text) <= length else text[:length]
+
+
+def change_product(product_id: int, changes: dict[str, Any]) -> Product | None:
+    """Apply changes to a product in one statement; return it, or None if there is no such product.
+
+    One UPDATE that finds the row or does not, rather than a read and a write:
+    a request that loses a race with a DELETE finds nothing, where an object
+    read first would fail to write.
+    """
+    if product_id > MAX_ID:
+        return None
+    if not changes:
+        return db.session.get(Product, product_id)
+    statement = update(Product).where(Product.id == product_id).values(**changes).returning(Product)
+    return db.session.execute(statement).scalar_one_or_none()
+
+
+def remove_product(product_id: int) -> bool:
+    """Delete a product in one statement; tell whether this call deleted it.
+
+    Of concurrent deletes of one product, exactly one deletes a row.
+    """
+    if product_id > MAX_ID:
+        return False
+    return db.session.execute(delete(Product).where(Product.id == product_id)).rowcount == 1
 
 
 def hash_token(token: str) -> str:
@@ -110,11 +162,17 @@ def hash_token(token: str) -> str:
 
 def create_user(name: str) -> tuple[User, str]:
     """Create a user with a new API token; return the user and the token."""
-    token = secrets.token_urlsafe(32)
-    user = User(name=name, token_hash=hash_token(token))
+    user = User(name=name)
     db.session.add(user)
+    return user, issue_token(user)
+
+
+def issue_token(user: User) -> str:
+    """Give user a new API token, which replaces the old one; return it."""
+    token = secrets.token_urlsafe(32)
+    user.token_hash = hash_token(token)
     db.session.commit()
-    return user, token
+    return token
 
 
 def user_for_token(token: str) -> User | None:

@@ -7,6 +7,7 @@ The first call starts the task ("started"); calls while it runs start nothing
 ("complete"). After a failure the next call starts a new attempt. The job
 table's unique polling_url makes the first call atomic across processes.
 """
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask import g, has_request_context, request
 from sqlalchemy.exc import IntegrityError
 
 from jobs import UNFINISHED, QueueUnavailable, new_job, queue
-from models import Job, db
+from models import POLLING_URL_LENGTH, Job, db
 
 
 def check_status_or_begin(
@@ -33,7 +34,7 @@ def check_status_or_begin(
     starts a new task even while one runs; cache_results=False starts one even
     after a success. task_id looks the job up by id instead, and names a new one.
     """
-    polling_url = polling_url or default_url(task_id)
+    polling_url = storable_url(polling_url or default_url(task_id))
     job = find_job(polling_url, task_id)
     if job is not None:
         if job.state == "SUCCESS" and cache_results:
@@ -68,11 +69,23 @@ def default_url(task_id: str | None) -> str | None:
     return None
 
 
+def storable_url(url: str | None) -> str | None:
+    """Return url, or for one too long for its column, a prefix of it and a digest of the whole.
+
+    A client chooses the path, so it can be of any length; a digest keeps one
+    stored key per URL, which is what starts one task per URL.
+    """
+    if url is None or len(url) <= POLLING_URL_LENGTH:
+        return url
+    digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{url[:POLLING_URL_LENGTH - len(digest) - 1]}#{digest}"
+
+
 def find_job(polling_url: str | None = None, task_id: str | None = None) -> Job | None:
     """Return the job for task_id, or else the one holding polling_url."""
     if task_id is not None:
         return db.session.get(Job, task_id)
-    polling_url = polling_url or default_url(None)
+    polling_url = storable_url(polling_url or default_url(None))
     if polling_url is None:
         return None
     return db.session.execute(db.select(Job).filter_by(polling_url=polling_url)).scalar_one_or_none()

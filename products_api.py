@@ -3,7 +3,7 @@ from flask import Blueprint, abort, request, url_for
 
 from audit import audit, audit_page
 from auth import token_required
-from models import MAX_ID, Product, db, products_page
+from models import MAX_ID, Product, change_product, db, products_page, remove_product
 from paging import pagination_headers
 from schemas import (audit_events_schema, pagination_schema, product_schema,
                      product_update_schema, products_schema)
@@ -35,29 +35,36 @@ def create_product():
     """Create a product."""
     product = Product(**product_schema.load(request.get_json()))
     db.session.add(product)
+    db.session.flush()
+    # Dumped before the commit, which expires the object: read again after
+    # it, a product that another client deletes at once would be missing.
+    body = product_schema.dump(product)
     db.session.commit()
-    audit("create", product.id)
-    location = url_for(".get_product", product_id=product.id)
-    return product_schema.dump(product), 201, {"Location": location}
+    audit("create", body["id"])
+    return body, 201, {"Location": url_for(".get_product", product_id=body["id"])}
 
 
 @bp.patch(f"/products/{PRODUCT_ID}")
 @token_required
 def update_product(product_id: int):
     """Change some fields of a product."""
-    product = product_or_404(product_id)
-    for field, value in product_update_schema.load(request.get_json()).items():
-        setattr(product, field, value)
+    changes = product_update_schema.load(request.get_json())
+    product = change_product(product_id, changes)
+    if product is None:
+        abort(404, missing(product_id))
+    body = product_schema.dump(product)
     db.session.commit()
-    audit("update", product.id)
-    return product_schema.dump(product)
+    if changes:
+        audit("update", product_id)
+    return body
 
 
 @bp.delete(f"/products/{PRODUCT_ID}")
 @token_required
 def delete_product(product_id: int):
     """Delete a product."""
-    db.session.delete(product_or_404(product_id))
+    if not remove_product(product_id):
+        abort(404, missing(product_id))
     db.session.commit()
     audit("delete", product_id)
     return "", 204
@@ -76,7 +83,10 @@ def product_or_404(product_id: int) -> Product:
     # An id past the column's range cannot exist, and some databases raise
     # an overflow rather than find nothing. (A `max` on the route converter
     # would not do: Werkzeug then answers 405 to PATCH and DELETE.)
-    description = f"There is no product with id {product_id}."
     if product_id > MAX_ID:
-        abort(404, description)
-    return db.get_or_404(Product, product_id, description=description)
+        abort(404, missing(product_id))
+    return db.get_or_404(Product, product_id, description=missing(product_id))
+
+
+def missing(product_id: int) -> str:
+    return f"There is no product with id {product_id}."

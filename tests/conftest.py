@@ -1,8 +1,9 @@
 """Fixtures: an app per test on a real database, Redis and a real worker.
 
 Services come from TEST_DATABASE_URL and TEST_REDIS_URL (CI exports both).
-Without TEST_DATABASE_URL the tests use SQLite; without TEST_REDIS_URL they
-start a private redis-server, or skip visibly. REQUIRE_SERVICES=1 turns those
+Without TEST_DATABASE_URL the tests use SQLite (and skip the PostgreSQL side
+of the tests that run on both); without TEST_REDIS_URL they start a private
+redis-server, or skip visibly. REQUIRE_SERVICES=1 turns those
 skips into failures, so CI cannot pass by testing nothing.
 """
 import os
@@ -28,17 +29,34 @@ def missing_service(reason: str) -> None:
     pytest.skip(reason)
 
 
+# The two databases the app supports. A test whose behaviour depends on the
+# database runs on both: @pytest.mark.parametrize("database_url", DATABASES, indirect=True).
+DATABASES = ("sqlite", "postgresql")
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> Iterator[str]:
-    """A fresh, migrated database for this test session."""
+def database_url(request) -> str:
+    """The test session's database: PostgreSQL when TEST_DATABASE_URL is set, else SQLite."""
+    default = "postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite"
+    return request.getfixturevalue(f"{getattr(request, 'param', default)}_url")
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory) -> str:
+    """A fresh, migrated SQLite database for this test session."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session, dropped at the end."""
     server_url = os.environ.get("TEST_DATABASE_URL")
     if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
-        migrate(url)
-        yield url
-        return
+        missing_service("no TEST_DATABASE_URL to test PostgreSQL on")
     # A database of our own on the server, so that the tests never touch
-    # anyone's data, and dropped at the end.
+    # anyone's data.
     with scratch_database(server_url, "products_test") as database:
         url = database.render_as_string(hide_password=False)
         migrate(url)
@@ -132,7 +150,10 @@ def auth(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def worker(app, environment: dict[str, str]) -> Iterator[Worker]:
-    """A real Celery worker process on the test Redis and database."""
+    """A real Celery worker process on the test Redis and database, with an empty queue."""
+    # Tasks that earlier tests queued with no worker running would otherwise
+    # run now, against this test's data.
+    app.extensions["celery"].control.purge()
     process = Worker(environment, "--concurrency=2")
     try:
         yield process.wait_ready(app.extensions["celery"])

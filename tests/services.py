@@ -1,6 +1,8 @@
 """Servers the tests start and stop themselves: Redis, a worker, broken brokers."""
+import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -281,3 +283,51 @@ class TCPProxy:
                     pass
                 sock.close()
             self.sockets.clear()
+
+
+class Gunicorn:
+    """A web command (the Procfile's), run as Heroku runs it: by bash, in a process group of its own."""
+
+    def __init__(self, command: str, environment: Mapping[str, str], workers: int = 2) -> None:
+        self.port = free_port()
+        variables = {**os.environ, **environment, "PORT": str(self.port),
+                     "WEB_CONCURRENCY": str(workers), "PYTHONUNBUFFERED": "1"}
+        self.log = ROOT / "test-artifacts" / f"gunicorn-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        with open(self.log, "wb") as output:
+            self.process = subprocess.Popen(
+                ["bash", "-c", command], cwd=ROOT, env=variables, stdout=output,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 30) -> int:
+        """Wait until /health answers 200; return the port."""
+        wait_for(self.serves, timeout=timeout)
+        return self.port
+
+    def serves(self) -> bool:
+        """Tell whether /health answers 200 yet; fail at once if gunicorn exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {self.process.returncode}: "
+                               f"{self.log.read_text()[-2000:]}")
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            return connection.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Send SIGTERM to the process group, as Heroku does to a dyno; SIGKILL it if it lingers."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return  # gunicorn failed to start, and its group is gone already
+        try:
+            # gunicorn lets requests in flight finish for graceful_timeout (20 s).
+            self.process.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise

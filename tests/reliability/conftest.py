@@ -4,10 +4,13 @@ These tests queue thousands of tasks (every product listing fires one). On a
 Redis of their own, which the app, make_app and the worker fixture all use,
 none of them reaches another test's worker.
 """
+from collections.abc import Iterator
+
 import pytest
 
 from models import Product, db
-from tests.services import RedisServer
+from tests.helpers import procfile
+from tests.services import Gunicorn, RedisServer
 
 
 @pytest.fixture
@@ -23,3 +26,16 @@ def lamp(app) -> int:
         db.session.add(product)
         db.session.commit()
         return product.id
+
+
+@pytest.fixture
+def web(environment: dict[str, str]) -> Iterator[Gunicorn]:
+    """The Procfile's web process with two gunicorn workers, as one web dyno runs it.
+
+    Not waited for, so that it boots while the worker fixture does; call wait_ready().
+    """
+    server = Gunicorn(procfile()["web"], environment)
+    try:
+        yield server
+    finally:
+        server.stop()

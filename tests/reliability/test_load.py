@@ -8,14 +8,10 @@ stops after LOAD_SECONDS), and every job started must finish soon after.
 """
 import http.client
 import json
-import os
-import signal
 import statistics
-import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Iterator
 from random import Random
 from typing import Any, NamedTuple
 
@@ -23,8 +19,8 @@ import pytest
 
 from jobs import FINISHED
 from models import Product, db
-from tests.helpers import job_rows, procfile
-from tests.services import ROOT, free_port, wait_for
+from tests.helpers import job_rows
+from tests.services import wait_for
 
 CLIENTS = 32
 LOAD_SECONDS = 30
@@ -42,7 +38,6 @@ REQUEST_TIMEOUT = 10
 SEEDED_PRODUCTS = 50
 # Below this, the test would pass without having loaded anything.
 MIN_REQUESTS = 1000
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 class Answer(NamedTuple):
@@ -59,64 +54,6 @@ def environment(environment: dict[str, str]) -> dict[str, str]:
     on to the jobs queued behind them.
     """
     return {**environment, "SLOW_ADD_SECONDS": "0"}
-
-
-class Gunicorn:
-    """The Procfile's web command, run as Heroku runs it: by bash, in a process group of its own."""
-
-    def __init__(self, environment: dict[str, str]) -> None:
-        self.port = free_port()
-        variables = {**os.environ, **environment, "PORT": str(self.port),
-                     "WEB_CONCURRENCY": str(WEB_CONCURRENCY), "PYTHONUNBUFFERED": "1"}
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.log = ARTIFACTS / f"gunicorn-load-{self.port}.log"
-        with open(self.log, "wb") as output:
-            self.process = subprocess.Popen(
-                ["bash", "-c", procfile()["web"]], cwd=ROOT, env=variables, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 30) -> int:
-        """Wait until /health answers 200; return the port."""
-        wait_for(self.serves, timeout=timeout)
-        return self.port
-
-    def serves(self) -> bool:
-        """Tell whether /health answers 200 yet; fail at once if gunicorn exited."""
-        if self.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {self.process.returncode}: "
-                               f"{self.log.read_text()[-2000:]}")
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-        try:
-            connection.request("GET", "/health")
-            return connection.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        """Send SIGTERM to the process group, as Heroku does to a dyno; SIGKILL it if it lingers."""
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return  # gunicorn failed to start, and its group is gone already
-        try:
-            # gunicorn lets requests in flight finish for graceful_timeout (20 s).
-            self.process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            raise
-
-
-@pytest.fixture
-def web(environment: dict[str, str]) -> Iterator[Gunicorn]:
-    """Start gunicorn without waiting for it, so that it boots while the worker fixture does."""
-    server = Gunicorn(environment)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
