@@ -1,7 +1,8 @@
-"""The products API and its error contract (SPEC sections 3 and 4)."""
+"""The products API and its error contract."""
 import pytest
 
-from models import Product, db
+from models import AuditEvent, Product, User, db, utcnow
+from tests.conftest import DATABASES
 
 
 def add_products(app, count: int) -> list[int]:
@@ -219,3 +220,37 @@ def test_unexpected_error_is_json_500_without_traceback(app, client, monkeypatch
     assert_error(response, 500)
     assert "secret" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+def test_a_deleted_products_id_is_never_handed_out_again(client, auth):
+    first, last = (client.post("/api/v1/products", json={"name": n}, headers=auth).json["id"]
+                   for n in ("A", "B"))
+    assert client.delete(f"/api/v1/products/{last}", headers=auth).status_code == 204
+    response = client.post("/api/v1/products", json={"name": "C"}, headers=auth)
+    assert response.json["id"] > last
+    assert client.get(f"/api/v1/products/{last}").status_code == 404
+
+
+ROWS = {
+    Product: lambda n: Product(name=f"Product {n}"),
+    User: lambda n: User(name=f"user-{n}", token_hash=f"{n:064d}"),
+    AuditEvent: lambda n: AuditEvent(action="create", product_id=n, method="POST", path="/",
+                                     key=f"{n:032d}", created_at=utcnow()),
+}
+
+
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+@pytest.mark.parametrize("model", ROWS)
+def test_no_table_with_integer_ids_reuses_the_id_of_a_deleted_row(app, model):
+    with app.app_context():
+        rows = [ROWS[model](n) for n in range(2)]
+        db.session.add_all(rows)
+        db.session.commit()
+        last = rows[-1].id
+        db.session.delete(rows[-1])
+        db.session.commit()
+        row = ROWS[model](2)
+        db.session.add(row)
+        db.session.commit()
+        assert row.id > last
