@@ -1,4 +1,4 @@
-"""Results keyed by URL: /api/v1/add and check_status_or_begin (SPEC section 8)."""
+"""Results keyed by URL: /api/v1/add and check_status_or_begin."""
 import threading
 
 import pytest
@@ -8,6 +8,7 @@ from polling import (check_status_or_begin, get_process_result, get_taskid_from_
                      get_url_from_taskid, process_is_complete, process_is_running,
                      process_is_running_or_complete)
 from tasks import very_slow_add
+from tests.conftest import DATABASES
 from tests.helpers import add_job, job_rows, run_flask_shell
 from tests.services import wait_for
 
@@ -122,3 +123,29 @@ def test_python_api_works_from_flask_shell(environment, redis_server):
     output = run_flask_shell({**environment, "REDIS_URL": redis_server.url}, code)
     assert "STATUS started" in output and "STATUS running" in output
     assert redis_server.client().llen("celery") == 1
+
+
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+def test_add_spelled_with_leading_zeros_is_the_same_sum_and_the_same_job(make_app, redis_server):
+    client = make_app(REDIS_URL=redis_server.url).test_client()
+    first = client.get("/api/v1/add/5/3")
+    assert (first.status_code, first.json["status"]) == (202, "started")
+    for path in ["/api/v1/add/05/3", f"/api/v1/add/{'0' * 600}5/{'0' * 2000}3"]:
+        again = client.get(path)
+        assert (again.status_code, again.json["status"]) == (202, "running")
+        assert again.json["job"]["id"] == first.json["job"]["id"]
+        assert again.headers["Location"] == "/api/v1/add/5/3"
+    assert redis_server.client().llen("celery") == 1
+
+
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+def test_python_api_keys_urls_of_any_length(make_app, redis_server):
+    app = make_app(REDIS_URL=redis_server.url)
+    long_url, other_long_url = "/sums/" + "7" * 3000, "/sums/" + "7" * 2999 + "8"
+    with app.app_context():
+        status, job_id = check_status_or_begin(very_slow_add, (7, 8), polling_url=long_url)
+        assert status == "started"
+        assert check_status_or_begin(very_slow_add, (7, 8), polling_url=long_url) == ("running", job_id)
+        assert get_taskid_from_url(long_url) == job_id and process_is_running(long_url)
+        status, other_id = check_status_or_begin(very_slow_add, (7, 8), polling_url=other_long_url)
+        assert status == "started" and other_id != job_id
