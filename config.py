@@ -17,7 +17,7 @@ EMBEDDED_FOLDERS = ("queue", "control", "results")
 
 # The web process publishes and moves on: a broker that refuses, hangs or
 # does not answer must cost it well under a second, so every broker wait in
-# the web process is bounded (SPEC section 3).
+# the web process is bounded.
 CLIENT_BROKER_OPTIONS = {
     "socket_connect_timeout": 0.25,
     "socket_timeout": 0.25,

@@ -1,4 +1,4 @@
-"""Configuration from the environment (SPEC section 2)."""
+"""Configuration from the environment."""
 import pytest
 
 from config import ConfigError, database_uri, from_env, redis_uri

@@ -1,4 +1,4 @@
-"""Jobs as rows: the async process, integration jobs, listing and cancelling (SPEC 6 and 7)."""
+"""Jobs as rows: the async process, integration jobs, listing and cancelling."""
 import math
 import time
 import uuid

@@ -43,6 +43,9 @@ def test_dev_command_runs_api_and_worker_with_no_services(tmp_path):
         os.killpg(dev.pid, signal.SIGTERM)
         output = dev.communicate(timeout=30)[0].decode()
     assert "Running upgrade" in output and "celery@" in output
+    # Nothing that reads like an error to someone trying it out.
+    assert "No hostname was supplied" not in output
+    assert "Traceback" not in output
 
 
 def test_release_phase_creates_the_schema_on_a_fresh_database(tmp_path):
