@@ -21,15 +21,20 @@ FUNCTIONS = {
 }
 CONSTANTS = {"pi": np.pi, "e": np.e}
 VARIABLES = {"xs", "x"}
+# Every refusal of a name or construct ends with this, so that a client learns
+# what to write instead.
+ALLOWED = ("The expression may use numbers, xs (or x), pi, e, + - * / ** %, parentheses "
+           f"and the functions {', '.join(FUNCTIONS)}.")
 BINARY = {
     ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
     ast.Div: np.divide, ast.Pow: np.power, ast.Mod: np.mod,
 }
 UNARY = {ast.USub: np.negative, ast.UAdd: np.positive}
+LINKS = (ast.Call, ast.Attribute, ast.Subscript)
 REFUSED = {
-    ast.Attribute: "attribute access", ast.Subscript: "subscripts", ast.Lambda: "lambdas",
-    ast.ListComp: "comprehensions", ast.SetComp: "comprehensions",
-    ast.DictComp: "comprehensions", ast.GeneratorExp: "comprehensions",
+    ast.Subscript: "subscripts", ast.Lambda: "lambdas", ast.ListComp: "comprehensions",
+    ast.SetComp: "comprehensions", ast.DictComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
     ast.Compare: "comparisons", ast.BoolOp: "boolean operators", ast.IfExp: "conditionals",
     ast.NamedExpr: "assignments", ast.Starred: "starred arguments",
     ast.JoinedStr: "strings", ast.List: "lists", ast.Tuple: "tuples", ast.Dict: "dicts",
@@ -63,9 +68,9 @@ def build(node: ast.AST, depth: int) -> Function:
         raise ExpressionError(f"The expression is nested more than {MAX_DEPTH} levels deep.")
     match node:
         case ast.Constant(value=str() | bytes()):
-            raise ExpressionError("The expression may not contain strings.")
+            raise ExpressionError(f"The expression may not contain strings. {ALLOWED}")
         case ast.Constant(value=bool() | complex() | None as value):
-            raise ExpressionError(f"Only real numbers are allowed, not {value!r}.")
+            raise ExpressionError(f"Only real numbers are allowed, not {value!r}. {ALLOWED}")
         case ast.Constant(value=int() | float() as value):
             try:
                 return Constant(np.float64(value))
@@ -75,8 +80,10 @@ def build(node: ast.AST, depth: int) -> Function:
             return lambda xs: xs
         case ast.Name(id=name) if name in CONSTANTS:
             return Constant(np.float64(CONSTANTS[name]))
+        case ast.Name(id=name) if name in FUNCTIONS:
+            raise ExpressionError(f"The function {name!r} must be called, as in {name}(x).")
         case ast.Name(id=name):
-            raise ExpressionError(f"Unknown name {name!r}: use xs (or x), pi and e.")
+            raise ExpressionError(f"Unknown name {name!r}. {ALLOWED}")
         case ast.BinOp(left=left, op=op, right=right) if type(op) in BINARY:
             return fold(BINARY[type(op)], build(left, depth + 1), build(right, depth + 1))
         case ast.UnaryOp(op=op, operand=operand) if type(op) in UNARY:
@@ -86,13 +93,30 @@ def build(node: ast.AST, depth: int) -> Function:
         case ast.Call(func=ast.Name(id=name)) if name in FUNCTIONS:
             raise ExpressionError(f"{name}() takes exactly one argument.")
         case ast.Call(func=ast.Name(id=name)):
-            raise ExpressionError(f"Calls to {name!r} are not allowed.")
-        case ast.Call():
-            raise ExpressionError("Only calls to the listed functions are allowed.")
+            raise ExpressionError(f"Calls to {name!r} are not allowed. {ALLOWED}")
+        case ast.Call(func=inner) | ast.Attribute(value=inner) | ast.Subscript(value=inner) if (
+                isinstance(node, ast.Call) or isinstance(inner, LINKS)):
+            # A chain of calls, attributes and subscripts is checked from its start, then
+            # refused below: the refusal names its first link refused, `__import__` in
+            # `__import__('os').system('id')`, `.__class__` in `x.__class__.__mro__`.
+            build(inner, depth + 1)
         case ast.BinOp(op=op) | ast.UnaryOp(op=op):
-            raise ExpressionError(f"The operator {type(op).__name__} is not allowed.")
-    what = REFUSED.get(type(node), type(node).__name__)
-    raise ExpressionError(f"The expression may not contain {what}.")
+            raise ExpressionError(f"The operator {type(op).__name__} is not allowed. {ALLOWED}")
+    raise ExpressionError(f"The expression may not contain {construct(node)}. {ALLOWED}")
+
+
+def construct(node: ast.AST) -> str:
+    """Name the construct that node is, for a refusal."""
+    match node:
+        case ast.Attribute(value=ast.Name(id=name), attr=attribute):
+            return f"attribute access ({name}.{attribute})"
+        case ast.Attribute(attr=attribute):
+            return f"attribute access (.{attribute})"
+        case ast.Call(func=ast.Call()):
+            return "calls of a call's result"
+        case ast.Call():
+            return "calls of anything but a function by name"
+    return REFUSED.get(type(node), type(node).__name__)
 
 
 class Constant:

@@ -17,8 +17,9 @@ from tasks import async_process, integrate, very_slow_add
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1")
 async_bp = Blueprint("async_process", __name__, url_prefix="/async_process")
 
-# Sums are of integers that JSON numbers in every client hold exactly.
-MAX_OPERAND = 2**53 - 1
+# Operands and their sum are then safe integers (at most 2**53 - 1), which a
+# JavaScript client, whose numbers are float64, reads exactly.
+MAX_OPERAND = 2**52 - 1
 
 
 @async_bp.post("/start")

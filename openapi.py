@@ -12,7 +12,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
 from marshmallow import fields
+from werkzeug.routing import UUIDConverter
 
+from jobs_api import MAX_OPERAND
+from models import MAX_ID
 from schemas import (AddStatusSchema, AsyncStartedSchema, AsyncStartSchema, AsyncStatusSchema,
                      AuditEventSchema, ErrorSchema, HealthFailureSchema, HealthSchema,
                      IntegrateSchema, JobSchema, JobsQuerySchema, PaginationSchema,
@@ -191,14 +194,17 @@ RULE_ARGUMENT = re.compile(r"<(?:(?P<converter>[^:<>]+):)?(?P<name>\w+)>")
 CONVERTERS = {
     "int": {"type": "integer", "minimum": 0},
     "int(signed=True)": {"type": "integer"},
-    "uuid": {"type": "string", "format": "uuid"},
+    "uuid": {"type": "string", "format": "uuid", "pattern": f"^{UUIDConverter.regex}$"},
 }
+# What the views refuse, or can never find, among the values a converter matches.
+OPERAND = {"minimum": -MAX_OPERAND, "maximum": MAX_OPERAND}
+BOUNDS = {"product_id": {"minimum": 1, "maximum": MAX_ID}, "a": OPERAND, "b": OPERAND}
 
 
 def path_parameters(rule: str) -> list[dict[str, Any]]:
     """Return the OpenAPI path parameters of a Werkzeug rule."""
     return [{"in": "path", "name": match["name"], "required": True,
-             "schema": CONVERTERS[match["converter"]]}
+             "schema": {**CONVERTERS[match["converter"]], **BOUNDS.get(match["name"], {})}}
             for match in RULE_ARGUMENT.finditer(rule)]
 
 

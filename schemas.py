@@ -6,7 +6,7 @@ from flask_marshmallow import Marshmallow
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 from werkzeug.exceptions import BadRequest
 
-from integration import ExpressionError, compile_expression
+from integration import ALLOWED, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression
 from jobs import FINISHED, STATES
 from models import NAME_LENGTH, AuditEvent, Job, Product
 
@@ -16,14 +16,36 @@ DESCRIPTION_LENGTH = 10_000
 MAX_PAGE = 1_000_000
 
 
-def storable_text(value: str) -> None:
-    """Refuse text that a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise ValidationError("Must be valid Unicode text.") from error
+# What str.isspace() calls whitespace (and str.strip() removes), written out for
+# /openapi.json: its patterns are ECMA-262 regexes, whose \s leaves out \x1c-\x1f
+# and \x85 but takes in \ufeff, and Python's re and ECMA-262 read these escapes alike.
+WHITESPACE = (r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029"
+              r"\u202f\u205f\u3000")
+NO_NUL = r"^[^\u0000]*$"
+NOT_BLANK_NOR_NUL = rf"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$"
+
+
+class StorableText(validate.Regexp):
+    """Refuse NUL characters, lone surrogates and, unless blank is allowed, blank text.
+
+    The pattern is what /openapi.json states, and the last word here, so that the
+    two cannot disagree; the checks before it only choose the message.
+    """
+
+    def __init__(self, blank: bool = True) -> None:
+        super().__init__(NO_NUL if blank else NOT_BLANK_NOR_NUL)
+
+    def __call__(self, value: str) -> str:
+        if "\x00" in value:
+            raise ValidationError("Must not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValidationError("Must be valid Unicode text.") from error
+        # Empty text is left to the field's validate.Length: one message is enough.
+        if value and not self.regex.search(value):
+            raise ValidationError("Must not be blank.")
+        return value
 
 
 class ProductSchema(ma.SQLAlchemySchema):
@@ -33,16 +55,14 @@ class ProductSchema(ma.SQLAlchemySchema):
 
     id = ma.auto_field(dump_only=True)
     name = fields.String(
-        required=True, validate=[validate.Length(min=1, max=NAME_LENGTH), storable_text]
+        required=True,
+        validate=[validate.Length(min=1, max=NAME_LENGTH), StorableText(blank=False)],
+        metadata={"description": "Not blank; no NUL characters or lone surrogates."},
     )
     description = fields.String(
-        allow_none=True, validate=[validate.Length(max=DESCRIPTION_LENGTH), storable_text]
+        allow_none=True, validate=[validate.Length(max=DESCRIPTION_LENGTH), StorableText()],
+        metadata={"description": "No NUL characters or lone surrogates."},
     )
-
-    @validates("name")
-    def name_not_blank(self, value: str, **kwargs: Any) -> None:
-        if not value.strip():
-            raise ValidationError("Must not be blank.")
 
 
 class AuditEventSchema(ma.SQLAlchemySchema):
@@ -143,21 +163,28 @@ class Real(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def valid_expression(source: str) -> None:
-    try:
-        compile_expression(source)
-    except ExpressionError as error:
-        raise ValidationError(str(error)) from None
-
-
 class IntegrateSchema(ma.Schema):
-    f = fields.String(required=True, validate=valid_expression)
+    f = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=MAX_LENGTH), StorableText(blank=False)],
+        metadata={"description": f"An expression in xs. {ALLOWED} It is nested at most "
+                                 f"{MAX_DEPTH} levels deep, and its constant parts are finite."},
+    )
     a = Real(required=True)
-    b = Real(required=True)
+    b = Real(required=True, metadata={
+        "description": "Greater than a, with (b - a) * (d - c) finite in float64."})
     c = Real(required=True)
-    d = Real(required=True)
+    d = Real(required=True, metadata={"description": "Greater than c."})
     size = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 10_000_000))
     seed = fields.Integer(strict=True, validate=validate.Range(0, 2**63 - 1))
+
+    @validates("f")
+    def f_is_an_expression(self, value: str, **kwargs: Any) -> None:
+        """Refuse f unless it compiles, saying what was refused."""
+        try:
+            compile_expression(value)
+        except ExpressionError as error:
+            raise ValidationError(str(error)) from None
 
     @validates_schema
     def box_is_finite_and_not_empty(self, data: dict, **kwargs: Any) -> None:

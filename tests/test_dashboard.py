@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import (BrowserContext, ConsoleMessage, Locator, Page, Response, expect,
                                  sync_playwright)
 
+from integration import ALLOWED
 from models import Product, db
 from tests.conftest import missing_service
 from tests.services import ROOT, free_port, private_redis, refusing_port, wait_for
@@ -227,7 +228,7 @@ def test_an_invalid_expression_is_explained_beside_its_field(page, web, console_
     page.get_by_label("seed (optional)").press("Tab")
     expect(page.get_by_role("button", name="Start integration")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.locator("#f-error")).to_have_text("Calls to 'open' are not allowed.")
+    expect(page.locator("#f-error")).to_have_text(f"Calls to 'open' are not allowed. {ALLOWED}")
     expect(expression).to_have_attribute("aria-invalid", "true")
     expect(expression).to_have_attribute("aria-describedby", "f-error")
     expect(page.locator("#integrate-message")).to_have_text("The request body is not valid.")

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from integration import CHUNK, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression, estimate_area
+from tests.helpers import job_rows
 
 # The reference evaluator below maps the grammar to NumPy on its own, from the
 # generated tree, never from the parsed string.
@@ -196,8 +197,8 @@ ATTACKS = [
     ("sqrt(x=1)", "exactly one argument"),
     ("sqrt(**x)", "exactly one argument"),
     ("sqrt(*x)", "starred"),
-    ("numpy.sqrt(x)", "listed functions"),
-    ("sqrt(x)(1)", "listed functions"),
+    ("numpy.sqrt(x)", "attribute access (numpy.sqrt)"),
+    ("sqrt(x)(1)", "calls of a call's result"),
     ("numpy", "Unknown name 'numpy'"),
     ("__builtins__", "Unknown name '__builtins__'"),
     ("y", "Unknown name 'y'"),
@@ -253,6 +254,52 @@ def test_source_outside_the_grammar_is_refused(source, named):
 def test_estimate_area_refuses_source_outside_the_grammar(source, named):
     with pytest.raises(ExpressionError):
         estimate_area(source, 0, 1, 0, 1, 10, seed=1)
+
+
+# A refusal names the first thing refused in the text, and what may be written instead.
+FUNCTION_LIST = "sqrt, exp, log, log10, sin, cos, tan, arcsin, arccos, arctan, abs, floor, ceil"
+NAME_LIST = "xs (or x), pi, e"
+NAMED_REFUSALS = [
+    ("__import__('os').system('id')", "Calls to '__import__' are not allowed."),
+    ("x.__class__.__mro__[1].__subclasses__()", "attribute access (x.__class__)"),
+    ("(lambda: 1)()", "lambdas"),
+    ("open('/etc/passwd')", "Calls to 'open' are not allowed."),
+    ("y + 1", "Unknown name 'y'."),
+    ("x.real", "attribute access (x.real)"),
+    ("().__class__.__bases__", "attribute access (.__class__)"),
+    ("sqrt(x).real", "attribute access (.real)"),
+    ("x[0]", "subscripts"),
+    ("lambda: 1", "lambdas"),
+    ("[x for x in (1,)]", "comprehensions"),
+    ("'abc'", "strings"),
+    ("sqrt(x)(1)", "calls of a call's result"),
+    ("(x + 1)(2)", "calls of anything but a function by name"),
+]
+
+
+@pytest.mark.parametrize(("source", "named"), NAMED_REFUSALS)
+def test_a_refusal_names_what_was_refused_and_lists_what_is_allowed(source, named):
+    with pytest.raises(ExpressionError) as refusal:
+        compile_expression(source)
+    message = str(refusal.value)
+    assert named in message
+    assert FUNCTION_LIST in message and NAME_LIST in message
+
+
+@pytest.mark.parametrize(("source", "named"), NAMED_REFUSALS)
+def test_the_api_answers_a_refused_expression_with_what_was_refused(client, app, source, named):
+    response = client.post("/api/v1/jobs/integrate",
+                           json={"f": source, "a": 0, "b": 1, "c": 0, "d": 1})
+    assert response.status_code == 422
+    [message] = response.json["errors"]["f"]
+    assert named in message
+    assert FUNCTION_LIST in message and NAME_LIST in message
+    assert job_rows(app) == []
+
+
+def test_a_function_named_without_a_call_is_refused_with_how_to_call_it():
+    with pytest.raises(ExpressionError, match=r"The function 'sqrt' must be called, as in sqrt\(x\)"):
+        compile_expression("sqrt + 1")
 
 
 def test_expression_error_is_a_value_error():

@@ -71,9 +71,21 @@ def test_twenty_concurrent_first_requests_start_one_task(make_app, redis_server,
     assert redis_server.client().llen("celery") == 1
 
 
-@pytest.mark.parametrize("path", ["/api/v1/add/9007199254740992/1", "/api/v1/add/1/-9007199254740992"])
-def test_add_with_operands_json_cannot_hold_exactly_returns_400(client, path):
-    assert client.get(path).status_code == 400
+@pytest.mark.parametrize("path", [
+    "/api/v1/add/4503599627370496/1", "/api/v1/add/1/-4503599627370496", "/api/v1/add/9007199254740992/1",
+])
+def test_add_with_operands_whose_sum_json_may_not_hold_exactly_returns_400(client, app, path):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "between -4503599627370495 and 4503599627370495" in response.json["message"]
+    assert job_rows(app) == []
+
+
+@pytest.mark.parametrize("a", [4503599627370495, -4503599627370495])
+def test_add_takes_operands_up_to_2_to_the_52_minus_1(client, a):
+    response = client.get(f"/api/v1/add/{a}/{a}")
+    assert response.status_code == 202
+    assert response.json["status"] == "started"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/add/a/1", "/api/v1/add/1.5/1", "/api/v1/add/1"])
