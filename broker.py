@@ -1,15 +1,14 @@
-"""Talking to the broker: a cheap publish for the web process, and the Redis transport.
+"""Talking to the broker: a cheap publish for the web process.
 
 Profiled with pyinstrument (benchmarks/), a plain apply_async spent most of
-its CPU on work that this app's publishes never use; both helpers here keep
-Celery's message protocol, its retry policy and its publish signals.
+its CPU on work that this app's publishes never use; publish keeps Celery's
+message protocol, its retry policy and its publish signals.
 """
 import reprlib
 from typing import Any
 
 from celery import Task
 from celery.local import Proxy
-from kombu.transport import redis
 from kombu.utils.uuid import uuid
 
 
@@ -44,29 +43,3 @@ def publish(task: Task, args: tuple = (), kwargs: dict | None = None, *,
         # the queue when it starts consuming.
         amqp.send_task_message(producer, task.name, message, headers=headers, declare=[])
     return task_id
-
-
-class RedisChannel(redis.Channel):
-    """kombu's Redis channel, with one redis-py client per connection pool rather than per command.
-
-    kombu builds a new redis.Redis object (a dictionary of some 170 response
-    callbacks) for every command it sends, which was a fifth of the CPU of
-    an enqueue. The client is only a front for the channel's connection
-    pool, so one per pool does the same work.
-    """
-
-    _sync_client = None
-
-    def _create_client(self, asynchronous: bool = False):
-        if asynchronous:
-            return super()._create_client(asynchronous=True)
-        # The pool is replaced after a fork or a disconnection; so is the client.
-        if self._sync_client is None or self._sync_client.connection_pool is not self.pool:
-            self._sync_client = super()._create_client()
-        return self._sync_client
-
-
-class RedisTransport(redis.Transport):
-    """kombu's Redis transport with RedisChannel; config.py names it as broker_transport."""
-
-    Channel = RedisChannel

@@ -33,6 +33,23 @@ WORKER_BROKER_OPTIONS = {
     "socket_connect_timeout": 5,
     "socket_timeout": 30,
 }
+# Keep the worker's remote-control queue (ping, inspect, revoke) when its
+# channel closes, rather than deleting it, which needs Redis. When Redis goes
+# away, Celery 5.7 closes the lost connection twice
+# (https://github.com/celery/celery/pull/10242). kombu's first close stops at
+# the first channel that fails, and deleting the control queue fails, so the
+# task channel can be left to the second close; by then the connection has
+# forgotten its URL, and handing back the message of a running task kills the
+# worker: "Unrecoverable error: AttributeError 'NoneType' object has no
+# attribute 'hostname'" (the same error from a delete on close:
+# https://github.com/celery/kombu/issues/582). On Redis, durable changes
+# nothing else: broadcasts go out by PUBLISH, so a stopped worker leaves one
+# unused entry in the control exchange's binding set, and exclusive, which
+# Celery refuses together with durable, means nothing to Redis. Gossip's queue
+# fails the same way, but a kept one would go on collecting every worker's
+# events, so the Procfile turns gossip off instead.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#control-queue-durable
+WORKER_CONTROL_QUEUE = {"control_queue_durable": True, "control_queue_exclusive": False}
 # Redis re-delivers a message that was taken but not acknowledged after this
 # many seconds: that is how the task of a worker that died without a word
 # (SIGKILL, a crashed dyno) comes back. It must stay longer than the longest
@@ -117,7 +134,8 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         ),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
-            {"broker_transport_options": broker_options(visibility_timeout, WORKER_BROKER_OPTIONS)}
+            {"broker_transport_options": broker_options(visibility_timeout, WORKER_BROKER_OPTIONS),
+             **WORKER_CONTROL_QUEUE}
             if redis_url
             else {}
         ),
@@ -202,8 +220,6 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
     if redis_url:
         settings |= {
             "broker_url": redis_url,
-            # kombu's Redis transport, minus a redis-py client per command (see broker.py).
-            "broker_transport": "broker:RedisTransport",
             "result_backend": redis_url,
             "broker_transport_options": broker_options(visibility_timeout, CLIENT_BROKER_OPTIONS),
             "redis_socket_connect_timeout": 1,

@@ -109,9 +109,10 @@ class RedisServer:
                 "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),
                 "--tls-auth-clients", "no"]
 
-    def stop(self) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop redis-server with sig: SIGTERM lets it close its clients, SIGKILL does not."""
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(sig)
             self.process.wait(timeout=10)
 
     def client(self) -> redis.Redis:

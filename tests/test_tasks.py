@@ -122,14 +122,3 @@ def test_fire_and_forget_sends_the_message_apply_async_would(make_app, redis_ser
     assert sent["headers"]["timelimit"] == [integrate.time_limit, integrate.soft_time_limit]
     assert sent["body"] == expected["body"]
     assert sent["properties"]["delivery_info"] == expected["properties"]["delivery_info"]
-
-
-def test_broker_channel_keeps_one_redis_client_per_connection_pool(make_app, redis_server):
-    celery = make_app(REDIS_URL=redis_server.url).extensions["celery"]
-    with celery.connection_for_write() as connection:
-        channel = connection.default_channel
-        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
-            assert first is second and first.connection_pool is channel.pool
-        channel._after_fork()  # a forked process gets a new pool, and a client for it
-        with channel.conn_or_acquire() as third:
-            assert third is not first and third.connection_pool is channel.pool
