@@ -199,7 +199,7 @@ class Worker:
         self.log.parent.mkdir(exist_ok=True)
         if shell is None:
             command = [sys.executable, "-m", "celery", "-A", "wsgi:celery", "worker",
-                       "--loglevel=INFO", "--hostname", self.name, *args]
+                       "--loglevel=INFO", "--without-gossip", "--hostname", self.name, *args]
         else:
             command = ["bash", "-c", f"{shell} --hostname {self.name}"]
         with open(self.log, "wb") as log:

@@ -1,6 +1,6 @@
 """Redis dies (SIGKILL or SIGTERM) at any moment of a worker's life and comes back: the worker carries on.
 
-The worker runs the Procfile's command. Redis is killed while the worker is
+The worker runs the command of the Procfile, then of Procfile.dev. Redis is killed while the worker is
 idle, while a task runs, just as a task finishes (when the worker acknowledges
 it), and again while the worker reconnects; each time it comes back on the
 same port, and the same worker must still be there and run a new job. The
@@ -46,12 +46,12 @@ DEATHS = [
 ]
 
 
-@pytest.fixture
-def dyno(app, environment, redis_server):
-    """A worker started with the Procfile's command, on the private Redis the test kills."""
+@pytest.fixture(params=["Procfile", "Procfile.dev"])
+def dyno(request, app, environment, redis_server):
+    """A worker started with a Procfile's command, on the private Redis the test kills."""
     worker = Worker({**environment, "ASYNC_STEP_SECONDS": str(STEP_SECONDS),
                      "SOFT_SHUTDOWN_SECONDS": "1"},
-                    shell=procfile()["worker"])
+                    shell=procfile(request.param)["worker"])
     try:
         yield worker.wait_ready(app.extensions["celery"])
     finally:
