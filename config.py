@@ -122,7 +122,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "PROXY_HOPS": int(environ.get("PROXY_HOPS") or (1 if production else 0)),
         "MAX_CONTENT_LENGTH": MiB,
         # Created at start-up: the SQLite file and the embedded broker live here.
-        "DATA_FOLDERS": [str(instance_path), *embedded],
+        "DATA_FOLDERS": ([] if database_url else [str(instance_path)]) + embedded,
         "SLOW_ADD_SECONDS": float(environ.get("SLOW_ADD_SECONDS") or 3),
         "ASYNC_STEP_SECONDS": float(environ.get("ASYNC_STEP_SECONDS") or 0.5),
         "CELERY": celery_settings(

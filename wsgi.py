@@ -2,22 +2,21 @@
 
     gunicorn wsgi:app
     celery -A wsgi:celery worker
+
+Both are made on first use rather than on import, so that importing
+create_app (as the tests do) reads no .env and creates no folder.
 """
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from celery import Celery
 from flask import Flask
 from flask_migrate import Migrate
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-import cli
-import dashboard
-import errors
-import health
-import jobs_api
-import openapi
-import products_api
+import background.worker  # noqa: F401  connects the worker's own settings
+import web
 from config import from_env
 from models import Product, db
 from schemas import ma
@@ -38,18 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ma.init_app(app)
     migrate.init_app(app, db)
     celery = make_celery(app)
-
-    errors.init_app(app)
-    cli.init_app(app)
-    app.register_blueprint(products_api.bp)
-    app.register_blueprint(jobs_api.bp)
-    app.register_blueprint(jobs_api.async_bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(openapi.bp)
-    app.register_blueprint(health.bp)
-    if hops := app.config.get("PROXY_HOPS"):
-        # The client's address and scheme as the proxy (Heroku's router) saw them.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_port=hops)
+    web.init_app(app)
 
     @app.shell_context_processor
     def shell_context() -> dict[str, Any]:
@@ -58,5 +46,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-app = create_app()
-celery = app.extensions["celery"]
+@functools.cache
+def default_app() -> Flask:
+    """Return the app made from the environment, made once."""
+    return create_app()
+
+
+def __getattr__(name: str) -> Flask | Celery:
+    """Give `wsgi:app` and `wsgi:celery` (https://peps.python.org/pep-0562/)."""
+    if name == "app":
+        return default_app()
+    if name == "celery":
+        return default_app().extensions["celery"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

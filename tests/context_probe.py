@@ -4,7 +4,7 @@ from pathlib import Path
 
 from flask import current_app, g, has_request_context, request
 
-from asynctask import asynctask
+from background.asynctask import asynctask
 
 
 @asynctask

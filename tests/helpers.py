@@ -4,7 +4,8 @@ import subprocess
 import sys
 import uuid
 
-from models import Job, db, utcnow
+from background.models import Job
+from models import db, utcnow
 from tests.services import ROOT, wait_for
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from flask import g
 
-from audit import store_audit_event
-from models import AuditEvent, User, db
+from background.audit import store_audit_event
+from background.models import AuditEvent
+from models import User, db
 from tests import context_probe
 from tests.services import Worker, hanging_listener, refusing_port, wait_for
 
@@ -66,8 +67,8 @@ def test_task_runs_in_the_callers_request_without_its_credentials(app, auth, pro
         environ_base={"REMOTE_ADDR": "203.0.113.9"},
     ):
         g.user = db.session.execute(db.select(User).filter_by(name="alice")).scalar_one()
-        handle = context_probe.report_context(str(report))
-    assert handle is not None and handle.id
+        task_id = context_probe.report_context(str(report))
+    assert isinstance(task_id, str) and task_id
 
     seen = read_report(report)
     assert seen["request"] and seen["user"] == "alice"
@@ -85,7 +86,7 @@ def test_credentials_never_reach_the_broker(make_app, redis_server, token, auth)
     envelope = json.loads(raw)
     # The task's arguments travel base64-encoded in the envelope's body.
     arguments = base64.b64decode(envelope["body"]).decode()
-    assert envelope["headers"]["task"] == "audit.store_audit_event"
+    assert envelope["headers"]["task"] == "background.audit.store_audit_event"
     assert '"path": "/api/v1/products"' in arguments
     for secret in (token, "secret-cookie"):
         assert secret not in arguments and secret not in raw.decode()

@@ -2,7 +2,8 @@
 import pytest
 
 from config import ConfigError, database_uri, from_env, redis_uri
-from tasks import async_process, integrate, very_slow_add
+from background.tasks import async_process, integrate
+from tasks import very_slow_add
 
 PRODUCTION = {
     "APP_ENV": "production",

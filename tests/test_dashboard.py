@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import (BrowserContext, ConsoleMessage, Locator, Page, Response, expect,
                                  sync_playwright)
 
-from integration import ALLOWED
+from background.expression import ALLOWED
 from models import Product, db
 from tests.conftest import missing_service
 from tests.services import ROOT, free_port, private_redis, refusing_port, wait_for

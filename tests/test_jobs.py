@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from integration import ALLOWED
+from background.expression import ALLOWED
+from background.polling import check_status_or_begin
 from models import User, db, utcnow
-from polling import check_status_or_begin
 from tasks import very_slow_add
 from tests.helpers import add_job, job_rows, wait_for_job
 from tests.services import Worker, hanging_listener, refusing_port, wait_for

@@ -1,25 +1,60 @@
-"""The project's modules import one another in one direction only."""
+"""The project's modules import one another in one direction only.
+
+    config -> models -> schemas -> tasks -> background -> web -> wsgi
+
+A module may import only modules to its left (and its own package's modules).
+"""
 import ast
+
+import pytest
 
 from tests.services import ROOT
 
-MODULES = {path.stem: path for path in ROOT.glob("*.py")}
+LAYERS = ["config", "models", "schemas", "tasks", "background", "web", "wsgi"]
+PACKAGES = ("background", "web")
+EXERCISE = ("wsgi", "tasks", "config", "models", "schemas")
+MODULES = {
+    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+    for path in [*ROOT.glob("*.py"), *(p for package in PACKAGES for p in (ROOT / package).glob("*.py"))]
+}
+
+
+def layer(module: str) -> int:
+    return LAYERS.index(module.split(".")[0])
 
 
 def project_imports(path, top_level_only: bool) -> set[str]:
+    """Return the project modules that the module at path imports."""
     tree = ast.parse(path.read_text())
     nodes = tree.body if top_level_only else ast.walk(tree)
     names = set()
     for node in nodes:
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
     return names & MODULES.keys()
 
 
-def test_imports_between_project_modules_form_no_cycle():
-    graph = {name: project_imports(path, top_level_only=False) for name, path in MODULES.items()}
+def test_every_project_module_has_a_layer():
+    for name in MODULES:
+        if name not in ("gunicorn.conf",) and name.split(".")[0] not in LAYERS:
+            pytest.fail(f"{name} is in no layer: add it to LAYERS or a package")
+
+
+def test_imports_point_one_way():
+    for name, path in MODULES.items():
+        if name.split(".")[0] not in LAYERS:
+            continue
+        for imported in project_imports(path, top_level_only=False):
+            same_package = imported.split(".")[0] == name.split(".")[0]
+            assert same_package or layer(imported) < layer(name), f"{name} imports {imported}"
+
+
+def test_imports_within_a_package_form_no_cycle():
+    graph = {name: project_imports(path, top_level_only=False) - {name}
+             for name, path in MODULES.items()}
     visiting, done = set(), set()
 
     def visit(name: str, trail: tuple[str, ...]) -> None:
@@ -40,8 +75,18 @@ def test_no_module_imports_a_project_module_inside_a_function():
     for name, path in MODULES.items():
         assert project_imports(path, top_level_only=False) == project_imports(
             path, top_level_only=True
-        ), f"{name}.py imports a project module inside a function"
+        ), f"{name} imports a project module inside a function"
 
 
-def test_nothing_imports_wsgi():
-    assert not [name for name, path in MODULES.items() if "wsgi" in project_imports(path, False)]
+@pytest.mark.parametrize("name", EXERCISE[1:])
+def test_the_exercise_files_but_wsgi_import_no_package(name):
+    imported = project_imports(MODULES[name], top_level_only=False)
+    assert not {module for module in imported if module.split(".")[0] in PACKAGES}
+
+
+def test_the_top_level_holds_the_exercise_and_few_folders():
+    folders = {path.name for path in ROOT.iterdir()
+               if path.is_dir() and not path.name.startswith((".", "__"))}
+    folders -= {"tests", "migrations", "docs", "instance", "test-artifacts"}
+    assert len(folders) <= 5, folders
+    assert {path.stem for path in ROOT.glob("*.py")} == {*EXERCISE, "gunicorn.conf"}

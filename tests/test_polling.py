@@ -3,10 +3,11 @@ import threading
 
 import pytest
 
-from models import Job, db
-from polling import (check_status_or_begin, get_process_result, get_taskid_from_url,
-                     get_url_from_taskid, process_is_complete, process_is_running,
-                     process_is_running_or_complete)
+from background.models import Job
+from background.polling import (check_status_or_begin, get_process_result, get_taskid_from_url,
+                                get_url_from_taskid, process_is_complete, process_is_running,
+                                process_is_running_or_complete)
+from models import db
 from tasks import very_slow_add
 from tests.conftest import DATABASES
 from tests.helpers import add_job, job_rows, run_flask_shell
@@ -128,7 +129,7 @@ def test_python_api_can_name_the_task_id(app, make_app, redis_server):
 
 def test_python_api_works_from_flask_shell(environment, redis_server):
     code = (
-        "from polling import check_status_or_begin\n"
+        "from background.polling import check_status_or_begin\n"
         "print('STATUS', check_status_or_begin(very_slow_add, (7, 8), polling_url='/shell')[0])\n"
         "print('STATUS', check_status_or_begin(very_slow_add, (7, 8), polling_url='/shell')[0])\n"
     )

@@ -1,7 +1,8 @@
 """The products API and its error contract."""
 import pytest
 
-from models import AuditEvent, Product, User, db, utcnow
+from background.models import AuditEvent
+from models import Product, User, db, utcnow
 from tests.conftest import DATABASES
 
 
@@ -217,7 +218,7 @@ def test_unexpected_error_is_json_500_without_traceback(app, client, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("products_api.products_page", broken)
+    monkeypatch.setattr("web.products.products_page", broken)
     response = client.get("/api/v1/products")
     assert_error(response, 500)
     assert "secret" not in response.get_data(as_text=True)

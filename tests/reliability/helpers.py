@@ -1,5 +1,6 @@
 """Assertions and database reads shared by the reliability tests."""
-from models import Job, Product, db
+from background.models import Job
+from models import Product, db
 
 
 def assert_error(response, code: int) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from models import AuditEvent, Product, db
+from background.models import AuditEvent
+from models import Product, db
 from tests.conftest import DATABASES
 from tests.services import wait_for
 

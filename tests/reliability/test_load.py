@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from jobs import FINISHED
+from background.models import FINISHED
 from models import Product, db
 from tests.helpers import job_rows
 from tests.services import wait_for

@@ -1,4 +1,4 @@
-"""Hostile bodies, headers and URLs get a JSON error (or a proper success), never a 500 (SPEC 4).
+"""Hostile bodies, headers and URLs get a JSON error (or a proper success), never a 500.
 
 Each write is sent to creating a product, changing one, starting an
 integration and starting an async process; a refused request stores nothing.

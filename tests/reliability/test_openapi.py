@@ -5,7 +5,7 @@ import sys
 import pytest
 from openapi_spec_validator import validate
 
-from openapi import openapi_path
+from web.openapi import openapi_path
 from schemas import WHITESPACE
 from tests.reliability.helpers import stored
 

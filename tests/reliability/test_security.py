@@ -10,11 +10,12 @@ import redis
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-import products_api
+from background.models import Job
 from config import ConfigError, from_env
-from models import Job, User, db
+from models import User, db
 from tests.reliability.helpers import assert_error, stored
 from tests.services import refusing_port
+from web import products as products_api
 from wsgi import create_app
 
 WRITES = [("POST", "/api/v1/products"), ("PATCH", "/api/v1/products/{lamp}"),
@@ -157,8 +158,7 @@ def test_no_secret_reaches_the_logs_error_bodies_or_task_messages(
         assert not any(secret in str(response.headers) for secret in secrets)
     assert not any(secret in caplog.text for secret in secrets)
     names = " ".join(messages)
-    for task in ("audit.store_audit_event", "tasks.integrate", "tasks.async_process",
-                 "tasks.very_slow_add"):
+    for task in ("background.audit.store_audit_event", "background.run_job", "tasks.very_slow_add"):
         assert task in names
     for message in messages:
         assert not any(secret in message for secret in secrets)

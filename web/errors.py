@@ -1,57 +1,14 @@
 """One JSON error shape for every failure: {"code", "message"} (+ "errors" for 422)."""
 import logging
 
-from flask import Flask, Request, jsonify, request
-from flask.json.provider import DefaultJSONProvider
+from flask import Flask, jsonify
 from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import (BadRequest, HTTPException, InternalServerError,
-                                 RequestEntityTooLarge, ServiceUnavailable)
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from jobs import QueueUnavailable
+from background.jobs import QueueUnavailable
 
 logger = logging.getLogger(__name__)
-
-
-class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, keeping the schemas' field order; deep nesting is a client error."""
-
-    sort_keys = False
-
-    def loads(self, s, **kwargs):
-        try:
-            return super().loads(s, **kwargs)
-        except RecursionError as error:
-            # The stdlib parser recurses per nesting level; Werkzeug turns a
-            # ValueError into a 400, but lets a RecursionError become a 500.
-            raise ValueError("JSON is nested too deeply.") from error
-
-
-class JSONRequest(Request):
-    """Flask's request, saying plainly what was wrong with a body that is not JSON."""
-
-    def on_json_loading_failed(self, e: ValueError | None):
-        if e is None:
-            return super().on_json_loading_failed(e)
-        raise BadRequest(f"The request body is not valid JSON: {e}")
-
-
-def refuse_oversized_stream() -> None:
-    """Answer 413 to a chunked body over MAX_CONTENT_LENGTH, as to any other.
-
-    A body sent without Content-Length cannot be refused up front, and
-    Werkzeug stops reading it at the limit, handing the view what it read
-    so far: a small JSON object followed by megabytes of spaces would parse.
-    So read it here, then look one byte past the limit in the server's own
-    stream (PEP 3333's wsgi.input), which ends where the body does.
-    """
-    if request.content_length is not None or "chunked" not in request.headers.get(
-            "Transfer-Encoding", "").lower():
-        return
-    request.get_data(cache=True)
-    if request.environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge(
-            f"The request body is larger than {request.max_content_length} bytes.")
 
 
 def error_response(code: int, message: str, **extra):
@@ -94,9 +51,6 @@ def unexpected_error(error: Exception):
 
 def init_app(app: Flask) -> None:
     """Install the JSON error handlers on app."""
-    app.json = JSONProvider(app)
-    app.request_class = JSONRequest
-    app.before_request(refuse_oversized_stream)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(ValidationError, validation_error)
     app.register_error_handler(OperationalError, database_unavailable)

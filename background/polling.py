@@ -15,8 +15,9 @@ from celery import Task
 from flask import g, has_request_context, request
 from sqlalchemy.exc import IntegrityError
 
-from jobs import UNFINISHED, QueueUnavailable, new_job, queue
-from models import POLLING_URL_LENGTH, Job, db
+from background.jobs import QueueUnavailable, new_job, queue
+from background.models import POLLING_URL_LENGTH, UNFINISHED, Job
+from models import db
 
 
 def check_status_or_begin(

@@ -5,14 +5,16 @@ from uuid import UUID
 from flask import Blueprint, g, request, url_for
 from werkzeug.exceptions import BadRequest, Conflict
 
-from auth import token_optional
-from jobs import cancel_job, jobs_page, start_job
-from models import Job, db
-from paging import pagination_headers
-from polling import check_status_or_begin
-from schemas import (async_start_schema, async_status_schema, integrate_schema, job_schema,
-                     jobs_query_schema, jobs_schema)
-from tasks import async_process, integrate, very_slow_add
+from background.jobs import cancel_job, jobs_page, start_job
+from background.models import Job
+from background.polling import check_status_or_begin
+from background.tasks import async_process, integrate
+from models import db
+from tasks import very_slow_add
+from web.auth import token
+from web.paging import pagination_headers
+from web.schemas import (async_start_schema, async_status_schema, integrate_schema, job_schema,
+                         jobs_query_schema, jobs_schema)
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/v1")
 async_bp = Blueprint("async_process", __name__, url_prefix="/async_process")
@@ -23,7 +25,7 @@ MAX_OPERAND = 2**52 - 1
 
 
 @async_bp.post("/start")
-@token_optional
+@token(required=False)
 def start_async_process():
     """Start the demonstration process; poll the Location URL for its progress."""
     steps = async_start_schema.load(optional_json())["steps"]
@@ -63,7 +65,7 @@ def cancel(job_id: UUID):
 
 
 @bp.post("/jobs/integrate")
-@token_optional
+@token(required=False)
 def start_integration():
     """Start a Monte-Carlo estimate of the area under f inside a box."""
     parameters = integrate_schema.load(request.get_json())
@@ -73,7 +75,7 @@ def start_integration():
 
 
 @bp.get("/add/<int(signed=True):a>/<int(signed=True):b>")
-@token_optional
+@token(required=False)
 def add(a: int, b: int):
     """Add a and b in the background, once per URL: started, running, then complete."""
     if max(abs(a), abs(b)) > MAX_OPERAND:

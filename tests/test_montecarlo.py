@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integration import CHUNK, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression, estimate_area
+from background.montecarlo import CHUNK, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression, estimate_area
 from tests.helpers import job_rows
 
 # The reference evaluator below maps the grammar to NumPy on its own, from the

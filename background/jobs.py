@@ -1,24 +1,24 @@
-"""The life of a job: its row is written when it starts and kept current by the worker."""
+"""The life of a job: its row is written when it starts, and kept current by the worker.
+
+Any task can run as a job: start_job records the row, then queues run_job,
+which runs the task in the worker under the job's id and records how it went.
+The task itself knows nothing of jobs.
+"""
 import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from celery import Task
+from celery import Task, shared_task
 from flask import current_app
+from kombu.exceptions import OperationalError
 from sqlalchemy import update
 
-from broker import publish
-from models import ERROR_TYPE_LENGTH, JOB_NAME_LENGTH, Job, User, clip, db, utcnow
+from background.models import (ERROR_MESSAGE_LENGTH, ERROR_TYPE_LENGTH, JOB_NAME_LENGTH, UNFINISHED,
+                               Job, clip)
+from models import User, db, utcnow
 
 logger = logging.getLogger(__name__)
-
-STATES = ("PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED")
-UNFINISHED = ("PENDING", "STARTED", "PROGRESS")
-FINISHED = ("SUCCESS", "FAILURE", "REVOKED")
-# Sent with every job's message, so the worker knows there is a row to update.
-JOB_HEADER = "job"
-ERROR_MESSAGE_LENGTH = 500
 
 
 class QueueUnavailable(Exception):
@@ -40,8 +40,10 @@ def queue(job: Job, task: Task, args: Sequence[Any] = (), kwargs: dict | None = 
     lives in the row, so Celery's result backend is not used (ignore_result).
     """
     try:
-        publish(task, tuple(args), kwargs, task_id=job.id, headers={JOB_HEADER: True})
-    except Exception as error:
+        run_job.apply_async((task.name, list(args), kwargs or {}), task_id=job.id,
+                            ignore_result=True, time_limit=task.time_limit,
+                            soft_time_limit=task.soft_time_limit)
+    except OperationalError as error:
         logger.warning("Could not queue job %s (%s): %s", job.id, job.name, error)
         db.session.execute(db.delete(Job).where(Job.id == job.id))
         db.session.commit()
@@ -58,9 +60,22 @@ def start_job(task: Task, args: Sequence[Any] = (), kwargs: dict | None = None, 
     return queue(job, task, args, kwargs)
 
 
-def is_job(request: Any) -> bool:
-    """Tell whether the task request being run was queued by start_job."""
-    return bool((request.headers or {}).get(JOB_HEADER) or getattr(request, JOB_HEADER, None))
+@shared_task(bind=True, name="background.run_job")
+def run_job(self: Task, task_name: str, args: list, kwargs: dict) -> None:
+    """Run the task named task_name for the job with this task's id, keeping the job's row current."""
+    job_id = self.request.id
+    if not mark_started(job_id):
+        logger.info("Job %s was cancelled or removed; not running it.", job_id)
+        return
+    task = current_app.extensions["celery"].tasks[task_name]
+    try:
+        # apply() runs the task here and now, under the job's id, so that a
+        # task reporting progress finds its row by self.request.id.
+        result = task.apply(args, kwargs, task_id=job_id, throw=True).result
+    except Exception as error:
+        mark_failed(job_id, error)
+        raise
+    mark_succeeded(job_id, result)
 
 
 def set_state(job_id: str, allowed_from: Sequence[str], **values: Any) -> bool:
@@ -114,3 +129,4 @@ def jobs_page(page: int, per_page: int, state: str | None = None):
     if state:
         query = query.where(Job.state == state)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
+

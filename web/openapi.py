@@ -11,42 +11,16 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app
-from marshmallow import fields
 from werkzeug.routing import UUIDConverter
 
-from jobs_api import MAX_OPERAND
 from models import MAX_ID
-from schemas import (AddStatusSchema, AsyncStartedSchema, AsyncStartSchema, AsyncStatusSchema,
-                     AuditEventSchema, ErrorSchema, HealthFailureSchema, HealthSchema,
-                     IntegrateSchema, JobSchema, JobsQuerySchema, PaginationSchema,
-                     ProductSchema, product_update_schema)
+from schemas import PaginationSchema, ProductSchema, product_update_schema
+from web.jobs import MAX_OPERAND
+from web.schemas import (AddStatusSchema, AsyncStartedSchema, AsyncStartSchema, AsyncStatusSchema,
+                         AuditEventSchema, ErrorSchema, HealthFailureSchema, HealthSchema,
+                         IntegrateSchema, JobSchema, JobsQuerySchema)
 
 bp = Blueprint("openapi", __name__)
-
-
-# A Function field computes its value, so the plugin cannot tell its type from
-# the field; these are the types the schemas' Function fields produce.
-NULLABLE_STRING = {"type": "string", "nullable": True}
-COMPUTED_FIELDS: dict[str, dict[str, Any]] = {
-    "ready": {"type": "boolean"},
-    "successful": {"type": "boolean"},
-    "value": {"description": "The result once successful, else null."},
-    "progress": {
-        "type": "object", "nullable": True, "required": ["current", "total"],
-        "properties": {"current": {"type": "integer"}, "total": {"type": "integer"}},
-    },
-    "error": {
-        "type": "object", "nullable": True, "required": ["type", "message"],
-        "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
-    },
-    "owner": NULLABLE_STRING,
-    "user": NULLABLE_STRING,
-}
-
-
-def computed_field(self: Any, field: fields.Field, **kwargs: Any) -> dict[str, Any]:
-    """Describe a Function field by the value it computes."""
-    return COMPUTED_FIELDS[field.name] if isinstance(field, fields.Function) else {}
 
 
 SCHEMAS = {
@@ -218,10 +192,9 @@ def build_document(app: Flask) -> dict[str, Any]:
     plugin = MarshmallowPlugin()
     spec = APISpec(title="Flask + Celery products API", version="1", plugins=[plugin],
                    openapi_version="3.0.3")
-    plugin.converter.add_attribute_function(computed_field)
     spec.components.security_scheme("bearer", {
         "type": "http", "scheme": "bearer",
-        "description": "A token that `flask users create NAME` prints.",
+        "description": "A token that `flask users token NAME` prints.",
     })
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)

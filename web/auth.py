@@ -29,25 +29,20 @@ def unauthorized(message: str) -> Unauthorized:
     return Unauthorized(message, www_authenticate=WWWAuthenticate("bearer"))
 
 
-def token_required(view: Callable) -> Callable:
-    """Let only requests with a valid bearer token reach view; set g.user."""
+def token(required: bool) -> Callable[[Callable], Callable]:
+    """Check the bearer token before the view and set g.user: the user, or None when none was sent.
 
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        g.user = bearer_user()
-        if g.user is None:
-            raise unauthorized("This endpoint needs 'Authorization: Bearer <token>'.")
-        return view(*args, **kwargs)
+    A token that is sent must be valid (else 401); with required=True one must be sent.
+    """
 
-    return wrapped
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            g.user = bearer_user()
+            if g.user is None and required:
+                raise unauthorized("This endpoint needs 'Authorization: Bearer <token>'.")
+            return view(*args, **kwargs)
 
+        return wrapped
 
-def token_optional(view: Callable) -> Callable:
-    """Let anonymous requests reach view; a token, if sent, must be valid. Set g.user."""
-
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        g.user = bearer_user()
-        return view(*args, **kwargs)
-
-    return wrapped
+    return decorator

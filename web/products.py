@@ -1,13 +1,18 @@
-"""The products REST API under /api/v1."""
-from flask import Blueprint, abort, request, url_for
+"""The products REST API under /api/v1, and the audit trail of its changes."""
+import logging
 
-from audit import audit, audit_page
-from auth import token_required
+from flask import Blueprint, abort, request, url_for
+from kombu.exceptions import OperationalError
+
+from background.audit import audit, audit_page
 from models import MAX_ID, Product, change_product, db, products_page, remove_product
-from paging import pagination_headers
-from schemas import (audit_events_schema, pagination_schema, product_schema,
-                     product_update_schema, products_schema)
-from tasks import fire_and_forget, very_slow_add
+from schemas import pagination_schema, product_schema, product_update_schema, products_schema
+from tasks import very_slow_add
+from web.auth import token
+from web.paging import pagination_headers
+from web.schemas import audit_events_schema
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("products", __name__, url_prefix="/api/v1")
 
@@ -17,9 +22,11 @@ PRODUCT_ID = "<int:product_id>"
 @bp.get("/products")
 def list_products():
     """List products by id, a page at a time, and start the slow task without waiting."""
-    args = pagination_schema.load(request.args)
-    page = products_page(**args)
-    fire_and_forget(very_slow_add, 1, 2)
+    page = products_page(**pagination_schema.load(request.args))
+    try:
+        very_slow_add.apply_async((1, 2), ignore_result=True)
+    except OperationalError as error:
+        logger.warning("Could not queue very_slow_add: %s", error)
     return products_schema.dump(page.items), 200, pagination_headers(page)
 
 
@@ -30,7 +37,7 @@ def get_product(product_id: int):
 
 
 @bp.post("/products")
-@token_required
+@token(required=True)
 def create_product():
     """Create a product."""
     product = Product(**product_schema.load(request.get_json()))
@@ -45,7 +52,7 @@ def create_product():
 
 
 @bp.patch(f"/products/{PRODUCT_ID}")
-@token_required
+@token(required=True)
 def update_product(product_id: int):
     """Change some fields of a product."""
     changes = product_update_schema.load(request.get_json())
@@ -60,7 +67,7 @@ def update_product(product_id: int):
 
 
 @bp.delete(f"/products/{PRODUCT_ID}")
-@token_required
+@token(required=True)
 def delete_product(product_id: int):
     """Delete a product."""
     if not remove_product(product_id):
@@ -71,7 +78,7 @@ def delete_product(product_id: int):
 
 
 @bp.get("/audit")
-@token_required
+@token(required=True)
 def list_audit_events():
     """List who changed which product, newest first, a page at a time."""
     page = audit_page(**pagination_schema.load(request.args))

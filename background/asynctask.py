@@ -4,7 +4,7 @@
     def record_visit(page: str) -> None:
         db.session.add(Visit(user_id=g.user.id if g.user else None, path=request.path, ...))
 
-    record_visit("home")    # queued at once; returns the task's AsyncResult, or None
+    record_visit("home")    # queued at once; returns the task's id, or None
 
 In the worker the function sees the caller's method, path, query string,
 remote address and headers, and g.user is the caller's user loaded again by
@@ -12,16 +12,18 @@ id. Credentials never travel through the broker: the Authorization and
 Cookie headers are dropped, and the user is sent as an id, not as a token.
 """
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
-from celery.result import AsyncResult
 from flask import current_app, g, has_request_context, request
+from kombu.exceptions import OperationalError
 from werkzeug.test import EnvironBuilder
 
 from models import User, db
-from tasks import fire_and_forget
+
+logger = logging.getLogger(__name__)
 
 # Headers that carry credentials, or describe a body the copy does not have.
 DROPPED_HEADERS = {"authorization", "proxy-authorization", "cookie", "content-length"}
@@ -58,7 +60,7 @@ def run_in_request(context: dict[str, Any] | None, function: Callable, args, kwa
         return function(*args, **kwargs)
 
 
-def asynctask(function: Callable) -> Callable[..., AsyncResult | None]:
+def asynctask(function: Callable) -> Callable[..., str | None]:
     """Make calling function queue it to run in the worker with the caller's request context."""
 
     @shared_task(name=f"{function.__module__}.{function.__name__}")
@@ -66,8 +68,16 @@ def asynctask(function: Callable) -> Callable[..., AsyncResult | None]:
         return run_in_request(context, function, args, kwargs)
 
     @functools.wraps(function)
-    def enqueue(*args: Any, **kwargs: Any) -> AsyncResult | None:
-        return fire_and_forget(task, capture_request(), *args, **kwargs)
+    def enqueue(*args: Any, **kwargs: Any) -> str | None:
+        """Queue the call; return the task's id, or None when the broker could not take it.
+
+        Nobody reads the result, so none is kept (ignore_result).
+        """
+        try:
+            return task.apply_async((capture_request(), *args), kwargs, ignore_result=True).id
+        except OperationalError as error:
+            logger.warning("Could not queue %s: %s", task.name, error)
+            return None
 
     enqueue.task = task
     return enqueue

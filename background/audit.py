@@ -5,8 +5,9 @@ from datetime import datetime
 
 from flask import g, request, url_for
 
-from asynctask import asynctask
-from models import ADDRESS_LENGTH, PATH_LENGTH, AuditEvent, clip, db, utcnow
+from background.asynctask import asynctask
+from background.models import ADDRESS_LENGTH, PATH_LENGTH, AuditEvent, clip
+from models import db, utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Background work: jobs and their rows, results keyed by URL, asynctask and the audit trail."""

@@ -1,0 +1,1 @@
+from background.montecarlo import ALLOWED, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression as parse  # noqa  TEMPORARY
