@@ -242,5 +242,13 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
                 "polling_interval": 0.1,
             },
             "result_backend": (instance_path / "celery" / "results").as_uri(),
+            # This transport cannot drive Celery's event loop, so the worker uses
+            # billiard's blocking pool, whose processes wait for tasks on one
+            # shared lock. A SIGTERM to the whole process group (GNU timeout,
+            # honcho) stops them all at once, and one can take the lock as
+            # another lets go of it and die holding it: the worker then waits
+            # for that lock at exit, forever. With one pool process, no other is
+            # there to take it. https://github.com/celery/billiard/issues/104
+            "worker_concurrency": 1,
         }
     return settings

@@ -78,6 +78,11 @@ def test_worker_concurrency_follows_celery_concurrency():
     assert config["CELERY"]["worker_concurrency"] == 3
 
 
+def test_a_worker_on_the_embedded_broker_runs_one_task_at_a_time(tmp_path):
+    config = from_env({"INSTANCE_PATH": str(tmp_path), "CELERY_CONCURRENCY": "3"})
+    assert config["CELERY"]["worker_concurrency"] == 1
+
+
 def test_web_process_bounds_every_broker_wait_and_worker_does_not():
     config = from_env(PRODUCTION)
     client = config["CELERY"]["broker_transport_options"]
