@@ -44,9 +44,3 @@ def canonical_path() -> str:
     if request.url_rule is None:
         return request.path
     return url_for(request.endpoint, **request.view_args)
-
-
-def audit_page(page: int, per_page: int):
-    """Return one page of audit events, newest first."""
-    query = db.select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)

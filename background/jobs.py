@@ -121,12 +121,3 @@ def cancel_job(job_id: str) -> bool:
         # skips it, and a running one's result is not recorded.
         logger.warning("Could not broadcast the revocation of job %s: %s", job_id, error)
     return True
-
-
-def jobs_page(page: int, per_page: int, state: str | None = None):
-    """Return one page of jobs, newest first, with their owners, in one query (plus the count)."""
-    query = db.select(Job).order_by(Job.created_at.desc(), Job.id.desc())
-    if state:
-        query = query.where(Job.state == state)
-    return db.paginate(query, page=page, per_page=per_page, error_out=False)
-

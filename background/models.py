@@ -96,6 +96,21 @@ class AuditEvent(db.Model):
         return self.user.name if self.user else None
 
 
+def jobs_page(page: int, per_page: int, state: str | None = None):
+    """Return one page of jobs, newest first, with their owners, in one query (plus the count)."""
+    query = db.select(Job).order_by(Job.created_at.desc(), Job.id.desc())
+    if state:
+        query = query.where(Job.state == state)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def audit_page(page: int, per_page: int):
+    """Return one page of audit events, newest first."""
+    query = db.select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
 def clip(text: str | None, length: int) -> str | None:
     """Return text cut to length characters, so that any value fits its column."""
     return text if text is None or len(text) <= length else text[:length]
+

@@ -1,9 +1,14 @@
 """Configuration from the environment."""
+import os
+import subprocess
+import sys
+
 import pytest
 
-from config import ConfigError, database_uri, from_env, redis_uri
 from background.tasks import async_process, integrate
+from config import ConfigError, database_uri, from_env, redis_uri
 from tasks import very_slow_add
+from tests.services import ROOT
 
 PRODUCTION = {
     "APP_ENV": "production",
@@ -104,3 +109,16 @@ def test_redis_visibility_timeout_outlasts_the_longest_task():
     settings = from_env(PRODUCTION)["CELERY"]
     longest = max(task.time_limit or 0 for task in (integrate, async_process, very_slow_add))
     assert longest and settings["broker_transport_options"]["visibility_timeout"] > longest
+
+
+def test_importing_the_factory_reads_no_configuration_and_creates_no_folder(tmp_path):
+    # An environment that cannot make a config: only building the app reads it.
+    code = ("import os, wsgi\n"
+            "from wsgi import create_app\n"
+            "print('IMPORTED', os.path.exists(os.environ['INSTANCE_PATH']))\n"
+            "wsgi.app\n")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "APP_ENV": "staging", "INSTANCE_PATH": str(tmp_path / "instance")})
+    assert "IMPORTED False" in result.stdout, result.stderr
+    assert result.returncode != 0 and "ConfigError: APP_ENV must be one of" in result.stderr

@@ -5,8 +5,8 @@ from uuid import UUID
 from flask import Blueprint, g, request, url_for
 from werkzeug.exceptions import BadRequest, Conflict
 
-from background.jobs import cancel_job, jobs_page, start_job
-from background.models import Job
+from background.jobs import cancel_job, start_job
+from background.models import Job, jobs_page
 from background.polling import check_status_or_begin
 from background.tasks import async_process, integrate
 from models import db

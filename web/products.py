@@ -4,7 +4,8 @@ import logging
 from flask import Blueprint, abort, request, url_for
 from kombu.exceptions import OperationalError
 
-from background.audit import audit, audit_page
+from background.audit import audit
+from background.models import audit_page
 from models import MAX_ID, Product, change_product, db, products_page, remove_product
 from schemas import pagination_schema, product_schema, product_update_schema, products_schema
 from tasks import very_slow_add
