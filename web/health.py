@@ -2,7 +2,8 @@
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, current_app
+from flask.ctx import AppContext
 
 from models import db
 
@@ -20,16 +21,17 @@ database_checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-d
 broker_checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-broker")
 
 
-def check_database(app: Flask) -> str:
+def check_database(context: AppContext) -> str:
     """Run a trivial query."""
-    with app.app_context():
+    with context:
         db.session.execute(db.select(1))
     return "ok"
 
 
-def count_workers(app: Flask) -> int:
+def count_workers(context: AppContext) -> int:
     """Ping every worker through the broker; return how many answered."""
-    celery = app.extensions["celery"]
+    with context:
+        celery = current_app.extensions["celery"]
     # On a connection of its own, closed afterwards: a monitor polling /health
     # must not leave two more Redis connections open in every web process
     # (Heroku Key-Value Store mini allows 20 in all).
@@ -52,9 +54,9 @@ def answer(name: str, future: Future) -> Any:
 @bp.get("/health")
 def health():
     """Report the database, the broker and the number of workers answering."""
-    app = current_app._get_current_object()
-    futures = {"database": database_checks.submit(check_database, app),
-               "broker": broker_checks.submit(count_workers, app)}
+    # Each check runs in an app context of its own, pushed in its thread.
+    futures = {"database": database_checks.submit(check_database, current_app.app_context()),
+               "broker": broker_checks.submit(count_workers, current_app.app_context())}
     wait(futures.values(), timeout=DEADLINE_SECONDS)
     database, workers = (answer(name, future) for name, future in futures.items())
     checks = {"database": "ok" if database else "unavailable",
