@@ -25,19 +25,16 @@ class Tree:
     """A checkout of the project: its folder, and the commit it came from if it is a ref's."""
 
     root: Path
-    ref: str | None = None
     commit: str | None = None
 
     def procfile(self) -> dict[str, str]:
         """Return the tree's Procfile: process type to command."""
         return procfile(self.root / "Procfile")
 
-    def command(self, process: str, app_spec: str | None = None) -> str:
-        """Return the Procfile's command for process, serving app_spec instead of wsgi's."""
-        command = self.procfile()[process]
-        if app_spec is None:
-            return command
-        return command.replace({"web": WEB_APP, "worker": WORKER_APP}[process], app_spec)
+    def command(self, process: str, app_spec: str) -> str:
+        """Return the Procfile's web or worker command, serving app_spec instead of wsgi's."""
+        return self.procfile()[process].replace({"web": WEB_APP, "worker": WORKER_APP}[process],
+                                                app_spec)
 
     def web_app(self) -> str:
         """Return the WSGI app to serve: the one with the benchmark's routes, if the tree has it."""
@@ -82,7 +79,7 @@ def check_out(ref: str, directory: Path, repository: Path = ROOT) -> Tree:
     with tarfile.open(archive) as files:
         files.extractall(directory, filter="data")
     archive.unlink()
-    tree = Tree(directory, ref, commit)
+    tree = Tree(directory, commit)
     if not (directory / "Procfile").exists():
         raise RefError(f"--ref {ref} has no Procfile to start its processes with")
     missing = {"web", "worker"} - tree.procfile().keys()
