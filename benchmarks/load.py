@@ -122,12 +122,18 @@ def split_url(url: str) -> tuple[str, int, str]:
 
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     """Return the status and body of one GET request."""
+    return send(url, timeout=timeout)
+
+
+def send(url: str, method: str = "GET", body: str = "", headers: dict[str, str] | None = None,
+         timeout: float = 5) -> tuple[int, bytes]:
+    """Return the status and body of one request."""
     host, port, path = split_url(url)
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        headers = {"Content-Type": "application/json", **(headers or {})} if body else headers
+        connection.request(method, path, body=body or None, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
         connection.close()
-

@@ -6,21 +6,21 @@ import time
 from pathlib import Path
 
 from benchmarks.load import get
-from tests.helpers import procfile
-from tests.services import ROOT, wait_for
+from benchmarks.trees import Tree
+from tests.services import wait_for
 
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class Group:
-    """A shell command line run in a process group of its own, as on a dyno, logging to a file."""
+    """A tree's shell command, run in its folder in a process group of its own (as on a dyno)."""
 
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, tree: Tree, command: str, env: dict[str, str], log: Path) -> None:
         self.log = log
         with open(log, "ab") as output:
             self.process = subprocess.Popen(
-                ["bash", "-c", command], cwd=ROOT, env={**os.environ, **env},
+                ["bash", "-c", command], cwd=tree.root, env=tree.environment(env),
                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
@@ -44,22 +44,34 @@ class Group:
 
 
 class Web(Group):
-    """The Procfile's web command (gunicorn and its config) serving app_spec on port."""
+    """A tree's Procfile web command (gunicorn and its config) serving its web app on port."""
 
-    def __init__(self, env: dict[str, str], port: int, app_spec: str, log: Path) -> None:
-        command = procfile()["web"].replace("wsgi:app", app_spec)
-        super().__init__(command, {**env, "PORT": str(port)}, log)
+    def __init__(self, tree: Tree, env: dict[str, str], port: int, log: Path) -> None:
+        super().__init__(tree, tree.command("web", tree.web_app()), {**env, "PORT": str(port)},
+                         log)
         self.url = f"http://127.0.0.1:{port}"
         self.concurrency = int(env["WEB_CONCURRENCY"])
 
     def wait_ready(self) -> "Web":
+        """Wait until every gunicorn worker has loaded the app and its memory holds still."""
         wait_for(lambda: self.alive() and self.answers(), timeout=60, interval=0.1)
         wait_for(lambda: len(self.workers()) == self.concurrency, timeout=30)
+        # One worker answered; another may still be importing the app, its memory growing.
+        sizes: list[list[int]] = [[]]
+
+        def steady() -> bool:
+            now = [rss_bytes([pid]) for pid in self.workers()]
+            previous, sizes[0] = sizes[0], now
+            return now == previous
+
+        wait_for(steady, timeout=60, interval=0.5)
         return self
 
     def answers(self) -> bool:
+        # Any answer will do, even a 404: gunicorn listens and a worker serves the app.
         try:
-            return get(f"{self.url}/bench/ok")[0] == 200
+            get(f"{self.url}/bench/ready")
+            return True
         except OSError:
             return False
 
@@ -69,12 +81,11 @@ class Web(Group):
 
 
 class Worker(Group):
-    """The Procfile's worker command, for the Celery app named by app_spec."""
+    """A tree's Procfile worker command, for the Celery app named by app_spec."""
 
-    def __init__(self, env: dict[str, str], app_spec: str, log: Path) -> None:
-        command = procfile()["worker"].replace("wsgi:celery", app_spec)
+    def __init__(self, tree: Tree, env: dict[str, str], app_spec: str, log: Path) -> None:
         log.write_bytes(b"")
-        super().__init__(command, env, log)
+        super().__init__(tree, tree.command("worker", app_spec), env, log)
 
     def wait_ready(self) -> "Worker":
         wait_for(lambda: self.alive() and " ready." in self.output(), timeout=60, interval=0.05)
