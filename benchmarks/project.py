@@ -2,8 +2,7 @@
 
 Everything else reaches the project through its processes, HTTP and SQL;
 counting the SQL statements of one request needs the app in hand. Imported
-from the project: config.from_env and wsgi.create_app (importing wsgi also
-builds its module-level app from this process's environment), and the
+from the project: config.from_env and wsgi.create_app, and the
 `flask users token` command.
 """
 from sqlalchemy import event
