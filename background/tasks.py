@@ -5,7 +5,6 @@ from celery import Task, shared_task
 from flask import current_app
 
 from background.jobs import report_progress
-from background.montecarlo import estimate_area
 
 
 @shared_task(bind=True)
@@ -25,4 +24,7 @@ def async_process(self: Task, steps: int) -> dict[str, int]:
 def integrate(f: str, a: float, b: float, c: float, d: float, size: int,
               seed: int | None = None) -> dict[str, float | int]:
     """Estimate the area under f inside [a, b] x [c, d] by Monte-Carlo sampling."""
+    # Imported here, not at the top: the web process imports this module too, and
+    # NumPy would cost each of its processes about 10 MiB that it never uses.
+    from background.montecarlo import estimate_area
     return estimate_area(f, a, b, c, d, size, seed)

@@ -71,11 +71,18 @@ def test_imports_within_a_package_form_no_cycle():
         visit(name, ())
 
 
-def test_no_module_imports_a_project_module_inside_a_function():
+# The one import inside a function, and why: the integrate task loads NumPy
+# only in the worker, which runs it, never in the web process, which queues it.
+IMPORTED_WHEN_RUN = {"background.tasks": {"background.montecarlo",
+                                          "background.montecarlo.estimate_area"}}
+
+
+def test_no_module_imports_a_project_module_inside_a_function_but_the_one_listed():
     for name, path in MODULES.items():
-        assert project_imports(path, top_level_only=False) == project_imports(
-            path, top_level_only=True
-        ), f"{name} imports a project module inside a function"
+        inside = project_imports(path, top_level_only=False) - project_imports(
+            path, top_level_only=True)
+        assert inside <= IMPORTED_WHEN_RUN.get(name, set()), (
+            f"{name} imports {inside} inside a function")
 
 
 @pytest.mark.parametrize("name", EXERCISE[1:])

@@ -1,7 +1,12 @@
 """The integration expression grammar, its refusals, and the Monte-Carlo area estimate."""
+import json
 import math
+import os
 import string
+import subprocess
+import sys
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -9,17 +14,47 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from background.montecarlo import CHUNK, MAX_DEPTH, MAX_LENGTH, ExpressionError, compile_expression, estimate_area
+from background.expression import MAX_DEPTH, MAX_LENGTH, Constant, ExpressionError, parse
+from background.montecarlo import CHUNK, compile_expression, estimate_area
 from tests.helpers import job_rows
+from tests.services import ROOT
 
 # The reference evaluator below maps the grammar to NumPy on its own, from the
 # generated tree, never from the parsed string.
 REFERENCE_BINARY = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide,
                     "**": np.power, "%": np.mod}
+REFERENCE_UNARY = {"-": np.negative, "+": np.positive}
 REFERENCE_FUNCTIONS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "log10": np.log10,
                        "sin": np.sin, "cos": np.cos, "tan": np.tan, "arcsin": np.arcsin,
                        "arccos": np.arccos, "arctan": np.arctan, "abs": np.abs,
                        "floor": np.floor, "ceil": np.ceil}
+# Constant parts are folded at parse time without NumPy, in float64 as NumPy's
+# portable loops compute it: these call the C library, as Python's math module
+# does. On a CPU with AVX-512, NumPy computes exp, log, log10, tan, arcsin,
+# arccos, arctan and power with vector kernels of its own instead, which differ
+# in the last bit for a few percent of inputs (and tan or floor of such a value
+# can differ entirely), so the reference folds constant parts in a child process
+# whose NumPy has those kernels switched off: NumPy 2.4's x86-64 targets above
+# AVX2. https://numpy.org/doc/stable/reference/simd/build-options.html
+PORTABLE_NUMPY = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+
+
+@cache
+def portable_numpy() -> subprocess.Popen:
+    """Start tests/portable_numpy.py once; it exits when this process closes its stdin."""
+    return subprocess.Popen([sys.executable, str(ROOT / "tests" / "portable_numpy.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **PORTABLE_NUMPY})
+
+
+def portable(operation: np.ufunc, *operands: np.float64) -> np.float64:
+    """Return operation(*operands) as NumPy computes it in float64 without AVX-512 kernels."""
+    child = portable_numpy()
+    child.stdin.write(json.dumps([operation.__name__, *(float(x).hex() for x in operands)]) + "\n")
+    child.stdin.flush()
+    answer = child.stdout.readline()
+    assert answer, f"tests/portable_numpy.py exited with {child.poll()}"
+    return np.float64(float.fromhex(answer))
 
 
 @dataclass(frozen=True)
@@ -46,8 +81,7 @@ def combine(source: str, operation: np.ufunc, *children: Node) -> Node:
     if all(child.constant for child in children):
         if refused:
             return Node(source, depth, True, np.float64("nan"), True)
-        with np.errstate(all="ignore"):
-            value = operation(*(child.value for child in children))
+        value = portable(operation, *(child.value for child in children))
         return Node(source, depth, True, value, not np.isfinite(value))
     return Node(source, depth, False,
                 lambda xs: operation(*(child.evaluate(xs) for child in children)), refused)
@@ -116,6 +150,111 @@ def test_expressions_from_the_grammar_compile_and_match_a_reference_evaluation(n
     assert actual.dtype == np.float64
     np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=0, equal_nan=True,
                                err_msg=node.source)
+
+
+def number(value: float) -> Node:
+    """The node of a number literal, written as repr writes value."""
+    return Node(repr(float(value)), 1, True, np.float64(value))
+
+
+def node_of(spec: Any) -> Node:
+    """Build the node of spec: a number, "x", "pi", or (operator or function, operands...)."""
+    match spec:
+        case int() | float():
+            return number(spec)
+        case "x":
+            return Node("x", 1, False, lambda xs: xs)
+        case "pi" | "e":
+            return Node(spec, 1, True, np.float64(getattr(np, spec)))
+        case ("-" | "+" as op, operand):
+            child = node_of(operand)
+            return combine(f"{op}({child.source})", REFERENCE_UNARY[op], child)
+        case (function, argument):
+            child = node_of(argument)
+            return combine(f"{function}({child.source})", REFERENCE_FUNCTIONS[function], child)
+        case (op, left, right):
+            children = node_of(left), node_of(right)
+            return combine(f"({children[0].source}) {op} ({children[1].source})",
+                           REFERENCE_BINARY[op], *children)
+    raise ValueError(f"not a node: {spec!r}")
+
+
+def same_bits(actual: Any, expected: Any) -> bool:
+    """Whether two float64 values or arrays are equal bit for bit, any NaN equalling any NaN."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    return bool(np.all((actual.view(np.uint64) == expected.view(np.uint64))
+                       | (np.isnan(actual) & np.isnan(expected))))
+
+
+def assert_folds_like_numpy(node: Node, xs: np.ndarray) -> None:
+    """Parsing refuses node exactly when a constant part is not finite in NumPy's float64;
+    otherwise its constant parts, and so its values, are NumPy's bit for bit."""
+    refusal = expected_refusal(node)
+    if refusal is not None:
+        with pytest.raises(ExpressionError, match=refusal):
+            parse(node.source)
+        return
+    tree = parse(node.source)
+    if node.constant:
+        assert isinstance(tree, Constant) and same_bits(tree.value, node.value), node.source
+    with np.errstate(all="ignore"):
+        actual = np.broadcast_to(compile_expression(node.source)(xs), xs.shape)
+        expected = np.broadcast_to(node.evaluate(xs), xs.shape)
+    assert same_bits(actual, expected), node.source
+
+
+# Numbers where float64 arithmetic overflows, underflows, rounds or leaves a
+# function's domain: negative ones come from unary minus.
+EDGE_VALUES = [0.0, 0.5, 1.0, 2.0, 3.0, 10.0, 1e16, 1e308, sys.float_info.max,
+               sys.float_info.min, 5e-324, 1e-300, 709.782712893384, 709.7827128933841, 745.2,
+               1.0000000000000002, 0.9999999999999999, math.pi / 2]
+edge_numbers = st.one_of(
+    st.sampled_from(EDGE_VALUES).map(number),
+    st.floats(min_value=0.0, allow_nan=False, allow_infinity=False).map(abs).map(number),
+    # Integer literals that float64 rounds.
+    st.sampled_from([2**53 + 1, 2**63, 10**22 + 1]).map(
+        lambda n: Node(str(n), 1, True, np.float64(n))),
+)
+constant_leaves = st.one_of(edge_numbers, named_constants)
+edge_expressions = st.one_of(st.recursive(constant_leaves, extend, max_leaves=12),
+                             st.recursive(st.one_of(constant_leaves, variables), extend,
+                                          max_leaves=12))
+EDGE_XS = np.array([-2.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 3.0, 1e308])
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edge_expressions)
+def test_constant_parts_fold_to_numpys_float64_values_bit_for_bit(node):
+    assert_folds_like_numpy(node, EDGE_XS)
+
+
+EDGES = [
+    ("arcsin", 1.0), ("arcsin", 1.0000000000000002), ("arccos", ("-", 1.0)),
+    ("arccos", ("-", 1.0000000000000002)), ("arctan", 1e308),
+    ("log", 0.0), ("log", ("-", 0.0)), ("log", 5e-324), ("log10", 5e-324), ("log10", 1000.0),
+    ("log", ("-", 1.0)), ("sqrt", ("-", 0.0)), ("sqrt", ("-", 5e-324)),
+    ("exp", 709.782712893384), ("exp", 709.7827128933841), ("exp", ("-", 745.2)),
+    ("exp", ("-", 745.1)), ("tan", ("/", "pi", 2.0)), ("sin", 1e308), ("cos", 1e22),
+    ("floor", ("-", 0.0)), ("floor", ("-", 0.5)), ("floor", 1e308), ("ceil", ("-", 0.5)),
+    ("ceil", 0.5), ("abs", ("-", 0.0)), ("-", 0.0), ("+", ("-", 0.0)),
+    ("**", 0.0, ("-", 1.0)), ("**", ("-", 0.0), ("-", 1.0)), ("**", 0.0, 0.0),
+    ("**", ("-", 8.0), ("/", 1.0, 3.0)), ("**", ("-", 8.0), 3.0), ("**", ("-", 1.0), 1e308),
+    ("**", ("-", 2.0), 1e308), ("**", ("-", 0.0), 0.5), ("**", ("-", 0.0), 3.0),
+    ("**", ("-", 4.0), 0.5), ("**", 341.0162637960975, 2.0), ("**", 10.0, 308.25),
+    ("**", 10.0, 308.2547), ("**", 9.0, ("**", 9.0, ("**", 9.0, 9.0))), ("**", 2.0, ("-", 1074.0)),
+    ("**", 2.0, ("-", 1075.0)), ("**", 1e308, 2.0), ("**", "x", 0.5), ("**", "x", 2.0),
+    ("*", 1e308, 10.0), ("+", 1e308, 1e308), ("-", ("-", 1e308), 1e308), ("/", 5e-324, 2.0),
+    ("/", 1.0, 5e-324), ("/", 1.0, ("-", 0.0)), ("/", 0.0, 0.0), ("*", "x", ("/", 1.0, 0.0)),
+    ("%", 1.0, 0.0), ("%", 1.0, ("-", 0.0)), ("%", ("-", 5.0), 3.0), ("%", 5.0, ("-", 3.0)),
+    ("%", ("-", 0.0), 3.0), ("%", 0.0, ("-", 3.0)), ("%", 6.0, ("-", 3.0)), ("%", 5e-324, 1e308),
+    ("%", ("-", 5e-324), 1e308), ("%", 1e308, 5e-324), ("%", "x", ("-", 0.0)),
+    ("/", 1.0, ("-", ("floor", ("log10", 1000.0)), 3.0)),
+]
+
+
+@pytest.mark.parametrize("spec", EDGES, ids=repr)
+def test_constant_parts_at_domain_edges_fold_to_numpys_float64_values_bit_for_bit(spec):
+    assert_folds_like_numpy(node_of(spec), EDGE_XS)
 
 
 # ast.parse warns about source such as "1in x" or a bad string escape: no failure.
@@ -435,3 +574,38 @@ def test_estimate_is_box_area_times_hit_fraction(source, a, width, c, height, si
     assert 0 <= result["hits"] <= size
     assert result["estimate"] == (b - a) * (d - c) * result["hits"] / size
     assert estimate_area(source, a, b, c, d, size, seed) == result
+
+
+# Run in a fresh interpreter: this test process has imported NumPy already.
+WEB_PROCESS = """
+import sys
+import wsgi
+from web.schemas import integrate_schema
+wsgi.app
+errors = integrate_schema.validate({"f": "sqrt(4 - x**2) + log(0)", "a": 0, "b": 2, "c": 0, "d": 2})
+assert "finite" in errors["f"][0], errors
+print(sorted(name for name in sys.modules if name.split(".")[0] == "numpy"))
+"""
+
+
+def test_the_web_process_imports_and_validates_expressions_without_numpy(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", WEB_PROCESS], capture_output=True, text=True, cwd=ROOT,
+        timeout=60, env={**os.environ, "APP_ENV": "test", "INSTANCE_PATH": str(tmp_path),
+                         "DATABASE_URL": f"sqlite:///{tmp_path / 'web.sqlite'}",
+                         # Nothing connects to the broker at import time.
+                         "REDIS_URL": "redis://127.0.0.1:1/0"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_expression_imports_only_the_standard_library():
+    # -S leaves site-packages off the path: a third-party import would fail.
+    probe = ("import sys, background.expression\n"
+             "print(sorted({name.split('.')[0] for name in sys.modules}"
+             " - set(sys.stdlib_module_names) - {'__main__', 'background'}))")
+    result = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
