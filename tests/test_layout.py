@@ -97,3 +97,21 @@ def test_the_top_level_holds_the_exercise_and_few_folders():
     folders -= {"tests", "migrations", "docs", "instance", "test-artifacts"}
     assert len(folders) <= 5, folders
     assert {path.stem for path in ROOT.glob("*.py")} == {*EXERCISE, "gunicorn.conf"}
+
+
+def private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+@pytest.mark.parametrize("path", [*MODULES.values(), *(ROOT / "benchmarks").glob("*.py")],
+                         ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_code_reads_or_overrides_a_private_name(path):
+    """Libraries may change their private names in any release; a template copied and
+    upgraded by others must not depend on one, read (obj._name) or overridden (def _name)."""
+    tree = ast.parse(path.read_text())
+    found = [f"line {node.lineno}: .{node.attr}" for node in ast.walk(tree)
+             if isinstance(node, ast.Attribute) and private(node.attr)]
+    found += [f"line {method.lineno}: def {method.name}" for node in ast.walk(tree)
+              if isinstance(node, ast.ClassDef) for method in node.body
+              if isinstance(method, ast.FunctionDef) and private(method.name)]
+    assert found == []

@@ -2,7 +2,7 @@
 import math
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates, validates_schema
 
 from background.expression import ALLOWED, MAX_DEPTH, MAX_LENGTH, ExpressionError, parse
 from background.models import STATES, AuditEvent, Job
@@ -75,18 +75,6 @@ class AsyncStartSchema(ma.Schema):
     steps = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100), strict=True)
 
 
-class Real(fields.Float):
-    """A finite float that must arrive as a JSON number, not as a string."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_nan=False, **kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
-        if not isinstance(value, (int, float)):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
 class IntegrateSchema(ma.Schema):
     f = fields.String(
         required=True,
@@ -94,13 +82,23 @@ class IntegrateSchema(ma.Schema):
         metadata={"description": f"An expression in xs. {ALLOWED} It is nested at most "
                                  f"{MAX_DEPTH} levels deep, and its constant parts are finite."},
     )
-    a = Real(required=True)
-    b = Real(required=True, metadata={
+    a = fields.Float(required=True, allow_nan=False)
+    b = fields.Float(required=True, allow_nan=False, metadata={
         "description": "Greater than a, with (b - a) * (d - c) finite in float64."})
-    c = Real(required=True)
-    d = Real(required=True, metadata={"description": "Greater than c."})
+    c = fields.Float(required=True, allow_nan=False)
+    d = fields.Float(required=True, allow_nan=False, metadata={"description": "Greater than c."})
     size = fields.Integer(load_default=100, strict=True, validate=validate.Range(1, 10_000_000))
     seed = fields.Integer(strict=True, validate=validate.Range(0, 2**63 - 1))
+
+    @pre_load
+    def box_is_json_numbers(self, data: Any, **kwargs: Any) -> Any:
+        """Refuse a, b, c or d sent as strings: fields.Float alone would read "1.5" as 1.5."""
+        if isinstance(data, dict):
+            errors = {name: ["Not a valid number."] for name in ("a", "b", "c", "d")
+                      if name in data and not isinstance(data[name], (int, float))}
+            if errors:
+                raise ValidationError(errors)
+        return data
 
     @validates("f")
     def f_is_an_expression(self, value: str, **kwargs: Any) -> None:
