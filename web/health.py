@@ -1,4 +1,4 @@
-"""GET /health: can this process reach the database and the broker, do workers answer, what waits?"""
+"""GET /health: the database, the broker, the workers that answer, and what waits in each queue."""
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
