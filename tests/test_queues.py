@@ -59,7 +59,7 @@ def test_the_shell_experiment_overtakes_hundreds_of_demo_tasks(environment, back
     (lambda client: client.post("/async_process/start", json={"steps": 1}), "jobs"),
     (lambda client: client.get("/api/v1/add/2/3"), "jobs"),
     (lambda client: very_slow_add.delay(5, 7), "celery"),
-])
+], ids=["product list", "async process", "add", "shell experiment"])
 def test_each_task_goes_to_the_queue_of_its_purpose(make_app, redis_server, call, queue):
     app = make_app(REDIS_URL=redis_server.url)
     with app.app_context():
