@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dotenv import load_dotenv
+from kombu import Queue
 
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_INSTANCE_PATH = Path(__file__).resolve().parent / "instance"
@@ -62,6 +63,18 @@ VISIBILITY_TIMEOUT = 3600
 # acks_late puts back on the queue for the next worker. Under 30 s, with room
 # to hand the messages back. https://docs.celeryq.dev/en/stable/userguide/workers.html#soft-shutdown
 SOFT_SHUTDOWN_SECONDS = 20
+# Queues by purpose, so that a backlog of one kind of task never holds up
+# another: `jobs` for the jobs that users poll (background.run_job),
+# `celery`, Celery's default, for what someone waits for (the shell
+# experiment) or needs soon (audit events), and `fire-and-forget` for the
+# product list's demo task, which nobody waits for. The worker consumes all
+# three, so no -Q is needed; how a job gets its turn: docs/jobs.md.
+# https://docs.celeryq.dev/en/stable/userguide/routing.html
+QUEUES = ("jobs", "celery", "fire-and-forget")
+# The product list's demo task is dropped, not run, once it has waited this
+# long (seconds): it takes 3 s, and whoever listed the products has stopped
+# looking for it in the worker's log by then.
+SLOW_ADD_EXPIRES = 60
 # How long to wait for a PostgreSQL connection before calling the database
 # down: a server that accepts and never answers must not hold a request until
 # gunicorn kills the process (30 s). Two seconds is the least libpq and
@@ -124,6 +137,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Created at start-up: the SQLite file and the embedded broker live here.
         "DATA_FOLDERS": ([] if database_url else [str(instance_path)]) + embedded,
         "SLOW_ADD_SECONDS": float(environ.get("SLOW_ADD_SECONDS") or 3),
+        "SLOW_ADD_EXPIRES": float(environ.get("SLOW_ADD_EXPIRES") or SLOW_ADD_EXPIRES),
         "ASYNC_STEP_SECONDS": float(environ.get("ASYNC_STEP_SECONDS") or 0.5),
         "CELERY": celery_settings(
             redis_uri(redis_url) if redis_url else None,
@@ -216,6 +230,12 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
             for key in ("max_retries", "interval_start", "interval_step", "interval_max")
         },
         "result_expires": 24 * 3600,
+        # Each queue is bound under its own name: bound under Celery's default
+        # key, all three would get a copy of a message that a kombu client
+        # publishes to the `celery` exchange by name.
+        "task_queues": [Queue(name, routing_key=name) for name in QUEUES],
+        "task_default_queue": "celery",
+        "task_routes": {"background.run_job": {"queue": "jobs"}},
     }
     if redis_url:
         settings |= {

@@ -12,8 +12,10 @@ from benchmarks.trees import Tree
 from tests.services import RedisServer, free_port
 
 # The lists that the web processes push to and nothing reads while the HTTP
-# variants run: Celery's default queue, and bench_app's bare LPUSH list.
-QUEUES = ("celery", "bench:bare")
+# variants run: the Celery queues (a tree from before the queues by purpose
+# has only `celery`), and bench_app's bare LPUSH list.
+CELERY_QUEUES = ("celery", "fire-and-forget", "jobs")
+QUEUES = (*CELERY_QUEUES, "bench:bare")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Table, select
 from benchmarks.databases import engine, jobs_table
 from benchmarks.load import get, send
 from benchmarks.processes import Worker, settle
-from benchmarks.sides import Side
+from benchmarks.sides import CELERY_QUEUES, Side
 from benchmarks.trees import WORKER_APP
 from tests.services import wait_for
 
@@ -48,7 +48,7 @@ def queued_task_name(side: Side) -> str:
     """List products once; return the name of the task the list queued, as the tree names it."""
     side.clear_queues()
     status, _ = get(side.servers["small"].url + "/api/v1/products")
-    message = side.redis.lindex("celery", 0)
+    message = next(filter(None, (side.redis.lindex(name, 0) for name in CELERY_QUEUES)), None)
     side.clear_queues()
     if status != 200 or message is None:
         raise RuntimeError(f"{side.label}: the product list queued no task to pre-load with")
@@ -117,7 +117,8 @@ class Arrivals:
         self.redis.config_set("notify-keyspace-events", "Kl")
         self.times: queue.SimpleQueue[float] = queue.SimpleQueue()
         self.pubsub = side.redis.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(**{f"__keyspace@{side.redis_db}__:celery": self.note})
+        self.pubsub.subscribe(**{f"__keyspace@{side.redis_db}__:{name}": self.note
+                                 for name in CELERY_QUEUES})
         self.thread = self.pubsub.run_in_thread(sleep_time=0.1, daemon=True)
 
     def note(self, message: dict[str, Any]) -> None:

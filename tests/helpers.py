@@ -1,8 +1,11 @@
 """Helpers shared by the test modules."""
+import json
 import os
 import subprocess
 import sys
 import uuid
+
+import redis
 
 from background.models import Job
 from models import db, utcnow
@@ -38,6 +41,11 @@ def wait_for_job(client, job_id: str, states=("SUCCESS", "FAILURE", "REVOKED"), 
         return body if body["state"] in states else None
 
     return wait_for(reached, timeout=timeout)
+
+
+def waiting(url: str, queue: str) -> list[dict]:
+    """Return the messages waiting in queue, newest first, as kombu's Redis transport stores them."""
+    return [json.loads(raw) for raw in redis.Redis.from_url(url).lrange(queue, 0, -1)]
 
 
 def run_flask_shell(environment: dict[str, str], code: str) -> str:

@@ -1,11 +1,14 @@
-"""GET /health: the database, the broker and the workers, answered within 2 s whatever is down."""
+"""GET /health: the database, the broker, the workers and the queues, within 2 s whatever is down."""
 import time
 
 import pytest
 
+from config import QUEUES
 from tests.services import hanging_listener, refusing_port, silent_host
 
 BROKEN = {"refused": refusing_port, "hung": hanging_listener, "silent": silent_host}
+EMPTY_QUEUES = {name: {"length": 0, "oldest_seconds": None} for name in QUEUES}
+UNKNOWN_QUEUES = {name: {"length": None, "oldest_seconds": None} for name in QUEUES}
 
 
 def timed_health(client):
@@ -18,7 +21,8 @@ def test_health_is_ok_with_a_worker_answering(client, worker):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json == {"status": "ok",
-                             "checks": {"database": "ok", "broker": "ok", "workers": 1}}
+                             "checks": {"database": "ok", "broker": "ok", "workers": 1},
+                             "queues": EMPTY_QUEUES}
     assert response.headers["Cache-Control"] == "no-store"
 
 
@@ -26,7 +30,8 @@ def test_health_is_degraded_but_200_without_workers(make_app, redis_server):
     response = make_app(REDIS_URL=redis_server.url).test_client().get("/health")
     assert response.status_code == 200
     assert response.json == {"status": "degraded",
-                             "checks": {"database": "ok", "broker": "ok", "workers": 0}}
+                             "checks": {"database": "ok", "broker": "ok", "workers": 0},
+                             "queues": EMPTY_QUEUES}
 
 
 @pytest.mark.parametrize("failure", BROKEN)
@@ -39,6 +44,7 @@ def test_health_names_a_broker_that_is_down_within_2_seconds(make_app, failure):
     assert response.json == {
         "code": 503, "message": "Unavailable: broker.", "status": "unavailable",
         "checks": {"database": "ok", "broker": "unavailable", "workers": None},
+        "queues": UNKNOWN_QUEUES,
     }
 
 
@@ -52,6 +58,7 @@ def test_health_names_a_database_that_is_down_within_2_seconds(make_app, redis_s
     assert response.status_code == 503
     assert response.json["message"] == "Unavailable: database."
     assert response.json["checks"] == {"database": "unavailable", "broker": "ok", "workers": 0}
+    assert response.json["queues"] == EMPTY_QUEUES
 
 
 def test_health_with_everything_down_still_answers_within_2_seconds(make_app):
@@ -62,3 +69,4 @@ def test_health_with_everything_down_still_answers_within_2_seconds(make_app):
     assert seconds < 2
     assert response.status_code == 503
     assert response.json["message"] == "Unavailable: database, broker."
+    assert response.json["queues"] == UNKNOWN_QUEUES

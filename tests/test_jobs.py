@@ -46,7 +46,7 @@ def test_async_process_without_a_body_takes_10_steps(make_app, redis_server):
     assert response.status_code == 202
     (job,) = job_rows(app)
     assert (job.id, job.parameters, job.state) == (response.json["result_id"], {"steps": 10}, "PENDING")
-    assert redis_server.client().llen("celery") == 1
+    assert redis_server.client().llen("jobs") == 1
 
 
 @pytest.mark.parametrize("body", [{"steps": 0}, {"steps": 101}, {"steps": "5"}, {"steps": 1.5},

@@ -44,7 +44,7 @@ def test_add_after_a_failure_starts_a_new_attempt(client, app, make_app, redis_s
     with app.app_context():
         assert db.session.get(Job, failed).polling_url is None
         assert get_taskid_from_url("/api/v1/add/1/1") == response.json["job"]["id"]
-    assert redis_server.client().llen("celery") == 1
+    assert redis_server.client().llen("jobs") == 1
 
 
 def test_twenty_concurrent_first_requests_start_one_task(make_app, redis_server, app):
@@ -69,7 +69,7 @@ def test_twenty_concurrent_first_requests_start_one_task(make_app, redis_server,
     assert {code for code, _, _ in answers} == {202}
     assert len({job_id for _, _, job_id in answers}) == 1
     assert len(job_rows(app)) == 1
-    assert redis_server.client().llen("celery") == 1
+    assert redis_server.client().llen("jobs") == 1
 
 
 @pytest.mark.parametrize("path", [
@@ -135,7 +135,7 @@ def test_python_api_works_from_flask_shell(environment, redis_server):
     )
     output = run_flask_shell({**environment, "REDIS_URL": redis_server.url}, code)
     assert "STATUS started" in output and "STATUS running" in output
-    assert redis_server.client().llen("celery") == 1
+    assert redis_server.client().llen("jobs") == 1
 
 
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
@@ -148,7 +148,7 @@ def test_add_spelled_with_leading_zeros_is_the_same_sum_and_the_same_job(make_ap
         assert (again.status_code, again.json["status"]) == (202, "running")
         assert again.json["job"]["id"] == first.json["job"]["id"]
         assert again.headers["Location"] == "/api/v1/add/5/3"
-    assert redis_server.client().llen("celery") == 1
+    assert redis_server.client().llen("jobs") == 1
 
 
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)

@@ -7,12 +7,8 @@ import time
 import pytest
 
 from tasks import very_slow_add
-from tests.helpers import SHELL_EXPERIMENT, run_flask_shell
+from tests.helpers import SHELL_EXPERIMENT, run_flask_shell, waiting
 from tests.services import Worker, hanging_listener, refusing_port, silent_host, wait_for
-
-
-def queued_messages(server) -> list[dict]:
-    return [json.loads(raw) for raw in server.client().lrange("celery", 0, -1)]
 
 
 def test_every_task_runs_inside_the_app_context(app):
@@ -26,7 +22,7 @@ def test_product_list_queues_very_slow_add_1_2_without_keeping_its_result(
 
     assert client.get("/api/v1/products").status_code == 200
 
-    (message,) = queued_messages(redis_server)
+    (message,) = waiting(redis_server.url, "fire-and-forget")
     assert message["headers"]["task"] == "tasks.very_slow_add"
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert (args, kwargs) == ([1, 2], {})
@@ -43,7 +39,7 @@ def test_product_list_leaves_no_connection_or_subscription_behind(make_app, redi
         assert client.get("/api/v1/products").status_code == 200
 
     redis = redis_server.client()
-    assert redis.llen("celery") == 301
+    assert redis.llen("fire-and-forget") == 301
     assert len(redis.client_list()) <= clients_after_first
     assert redis.pubsub_channels() == [] and redis.pubsub_numpat() == 0
 

@@ -1,7 +1,7 @@
 """The products REST API under /api/v1, and the audit trail of its changes."""
 import logging
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from kombu.exceptions import OperationalError
 
 from background.audit import audit
@@ -25,7 +25,8 @@ def list_products():
     """List products by id, a page at a time, and start the slow task without waiting."""
     page = products_page(**pagination_schema.load(request.args))
     try:
-        very_slow_add.apply_async((1, 2), ignore_result=True)
+        very_slow_add.apply_async((1, 2), ignore_result=True, queue="fire-and-forget",
+                                  expires=current_app.config["SLOW_ADD_EXPIRES"])
     except OperationalError as error:
         logger.warning("Could not queue very_slow_add: %s", error)
     return products_schema.dump(page.items), 200, pagination_headers(page)

@@ -163,11 +163,27 @@ class HealthChecksSchema(ma.Schema):
     workers = fields.Integer(required=True, allow_none=True)
 
 
+class QueueFactsSchema(ma.Schema):
+    """What waits in one queue (background.queues.queue_facts); null when the broker cannot tell."""
+
+    length = fields.Integer(required=True, allow_none=True,
+                            metadata={"description": "Messages waiting for a worker."})
+    oldest_seconds = fields.Float(required=True, allow_none=True, metadata={
+        "description": "Seconds the oldest waiting message has waited; null if none."})
+
+
+def queues_field() -> fields.Dict:
+    """Return the field of /health's queue facts, by queue name."""
+    return fields.Dict(keys=fields.String(), values=fields.Nested(QueueFactsSchema), required=True,
+                       metadata={"description": "By queue: jobs, celery and fire-and-forget."})
+
+
 class HealthSchema(ma.Schema):
     """What /health answers while the database and broker answer."""
 
     status = fields.String(required=True, validate=validate.OneOf(["ok", "degraded"]))
     checks = fields.Nested(HealthChecksSchema, required=True)
+    queues = queues_field()
 
 
 class HealthFailureSchema(ErrorSchema):
@@ -175,3 +191,4 @@ class HealthFailureSchema(ErrorSchema):
 
     status = fields.String(required=True, validate=validate.OneOf(["unavailable"]))
     checks = fields.Nested(HealthChecksSchema, required=True)
+    queues = queues_field()

@@ -60,6 +60,7 @@ def test_broker_outage_and_recovery(deployment, redis_server, failure):
         assert client.get("/api/v1/jobs").status_code == 200
         health, seconds = timed(lambda: client.get("/health"))
         assert health.status_code == 503 and seconds < 2
+        assert {facts["length"] for facts in health.json["queues"].values()} == {None}
 
     redis_server.start()
     back = time.monotonic()
@@ -70,3 +71,4 @@ def test_broker_outage_and_recovery(deployment, redis_server, failure):
     print(f"FIGURE broker_{failure} recovery_seconds={recovery:.1f} (job accepted and run)")
     assert job["state"] == "SUCCESS" and recovery < 10
     assert worker.process.poll() is None
+    assert client.get("/health").json["queues"]["jobs"] == {"length": 0, "oldest_seconds": None}

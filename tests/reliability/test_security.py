@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from background.models import Job
-from config import ConfigError, from_env
+from config import QUEUES, ConfigError, from_env
 from models import User, db
 from tests.reliability.helpers import assert_error, stored
 from tests.services import refusing_port
@@ -117,12 +117,13 @@ def secret_environment(environment: dict[str, str], redis_url: str) -> dict[str,
 
 
 def queued_messages(redis_url: str) -> list[str]:
-    """Return every message in the Celery queue, with its base64 body decoded."""
+    """Return every message in the Celery queues, with its base64 body decoded."""
     messages = []
-    for raw in redis.Redis.from_url(redis_url).lrange("celery", 0, -1):
-        envelope = json.loads(raw)
-        body = base64.b64decode(envelope["body"]).decode()
-        messages.append(f"{raw.decode()}\n{body}")
+    client = redis.Redis.from_url(redis_url)
+    for queue in QUEUES:
+        for raw in client.lrange(queue, 0, -1):
+            body = base64.b64decode(json.loads(raw)["body"]).decode()
+            messages.append(f"{raw.decode()}\n{body}")
     return messages
 
 
