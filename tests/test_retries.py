@@ -1,6 +1,7 @@
 """A database error that passes is retried; any other error, or one that outlasts the retries, fails the job."""
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -116,11 +117,16 @@ def test_jobs_and_audit_events_wait_out_a_database_that_fails_for_a_moment(
         except BaseException:
             worker.stop()
             raise
+    released_at = time.monotonic()
     try:
         job = wait_for_job(client, job_id)
         wait_for(lambda: audit_event_count(app) == 1)
+        seconds = time.monotonic() - released_at
     finally:
         worker.stop()
+    retries = worker.output().count("retry: Retry in")
+    print(f"FIGURE database_blocked retries={retries} done_after_release_seconds={seconds:.1f} "
+          f"({database_url.split(':')[0]}, DATABASE_STATEMENT_TIMEOUT=0.3)")
     assert both_retried(worker.output())
     assert (job["state"], job["result"]) == ("SUCCESS", {"steps": 2})
 
