@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import event
 
 from background.housekeeping import housekeeping
+from background.jobs import run_job
 from background.models import STATES, AuditEvent, Job
+from background.tasks import integrate
 from config import ConfigError, from_env
 from models import db, utcnow
 from tests.conftest import DATABASES
@@ -127,6 +129,14 @@ def test_the_schedule_sends_housekeeping_every_housekeeping_seconds(make_app, tm
     # In the instance folder, which the app creates, never in the repository.
     assert celery.conf.beat_schedule_filename == str(tmp_path / "celerybeat-schedule")
     assert tmp_path.is_dir()
+
+
+def test_no_job_runs_or_waits_for_a_retry_as_long_as_the_stale_bound():
+    # The longest wait before each retry, with full jitter: 2, 4, 8, ... capped at 60 s.
+    retry_waits = sum(min(run_job.retry_backoff_max, run_job.retry_backoff * 2 ** attempt)
+                      for attempt in range(run_job.max_retries))
+    assert integrate.time_limit < run_job.time_limit
+    assert run_job.time_limit + retry_waits < from_env({})["STALE_JOB_SECONDS"]
 
 
 @pytest.mark.parametrize("variable, value", [
