@@ -83,6 +83,16 @@ DATABASE_CONNECT_TIMEOUT = 2
 # The longest a statement (waits for row locks included) may run on PostgreSQL,
 # in seconds; then the server cancels it and the request gets a 503.
 DATABASE_STATEMENT_TIMEOUT = 5
+# Housekeeping (background/housekeeping.py), sent by Celery beat every
+# HOUSEKEEPING_SECONDS. A job running for longer than STALE_JOB_SECONDS that
+# no worker holds is one whose worker died: no job runs that long, since every
+# job is stopped after at most 330 s (background/jobs.py), and a retry waits at
+# most two minutes more. Finished jobs and audit events are deleted after
+# their retention. A zero age turns that part off.
+HOUSEKEEPING_SECONDS = 300
+STALE_JOB_SECONDS = 900
+JOB_RETENTION_DAYS = 30
+AUDIT_RETENTION_DAYS = 365
 
 
 class ConfigError(RuntimeError):
@@ -110,6 +120,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     database_url = setting("DATABASE_URL")
     redis_url = setting("REDIS_URL")
     visibility_timeout = int(environ.get("VISIBILITY_TIMEOUT") or VISIBILITY_TIMEOUT)
+    housekeeping_seconds = number(environ, "HOUSEKEEPING_SECONDS", HOUSEKEEPING_SECONDS)
+    if not housekeeping_seconds:
+        raise ConfigError("HOUSEKEEPING_SECONDS must be more than 0")
     embedded = [] if redis_url else [str(instance_path / "celery" / d) for d in EMBEDDED_FOLDERS]
     return {
         "APP_ENV": name,
@@ -134,18 +147,22 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # https://devcenter.heroku.com/articles/http-routing#heroku-headers
         "PROXY_HOPS": int(environ.get("PROXY_HOPS") or (1 if production else 0)),
         "MAX_CONTENT_LENGTH": MiB,
-        # Created at start-up: the SQLite file and the embedded broker live here.
-        "DATA_FOLDERS": ([] if database_url else [str(instance_path)]) + embedded,
+        # Created at start-up: beat's schedule file, the SQLite file and the
+        # embedded broker live here.
+        "DATA_FOLDERS": [str(instance_path), *embedded],
         "SLOW_ADD_SECONDS": float(environ.get("SLOW_ADD_SECONDS") or 3),
         "SLOW_ADD_EXPIRES": float(environ.get("SLOW_ADD_EXPIRES") or SLOW_ADD_EXPIRES),
         "ASYNC_STEP_SECONDS": float(environ.get("ASYNC_STEP_SECONDS") or 0.5),
+        "STALE_JOB_SECONDS": number(environ, "STALE_JOB_SECONDS", STALE_JOB_SECONDS),
+        "JOB_RETENTION_DAYS": number(environ, "JOB_RETENTION_DAYS", JOB_RETENTION_DAYS),
+        "AUDIT_RETENTION_DAYS": number(environ, "AUDIT_RETENTION_DAYS", AUDIT_RETENTION_DAYS),
         "CELERY": celery_settings(
             redis_uri(redis_url) if redis_url else None,
             instance_path,
             concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
             soft_shutdown=float(environ.get("SOFT_SHUTDOWN_SECONDS") or SOFT_SHUTDOWN_SECONDS),
             visibility_timeout=visibility_timeout,
-        ),
+        ) | beat_settings(instance_path, housekeeping_seconds),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
             {"broker_transport_options": broker_options(visibility_timeout, WORKER_BROKER_OPTIONS),
@@ -154,6 +171,18 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             else {}
         ),
     }
+
+
+def number(environ: Mapping[str, str], variable: str, default: float) -> float:
+    """Return the variable's value, a number of at least 0, or default when it is unset or empty."""
+    value = environ.get(variable) or default
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise ConfigError(f"{variable} must be a number, not {value!r}") from None
+    if not 0 <= parsed < float("inf"):
+        raise ConfigError(f"{variable} must be a number of at least 0, not {value!r}")
+    return parsed
 
 
 def database_uri(url: str) -> str:
@@ -182,8 +211,10 @@ def engine_options(database_url: str | None, statement_timeout: float) -> dict[s
             # ALTER ROLE ... SET statement_timeout there instead.)
             "options": f"-c statement_timeout={round(statement_timeout * 1000)}",
         }
-    # SQLite waits for another process's write lock for pysqlite's default
-    # timeout, 5 s, and then fails: that wait is bounded already.
+    else:
+        # SQLite has no statement timeout, but bounds its wait for another
+        # process's write lock the same way (pysqlite's default is 5 s).
+        options["connect_args"] = {"timeout": statement_timeout}
     return options
 
 
@@ -272,3 +303,24 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
             "worker_concurrency": 1,
         }
     return settings
+
+
+def beat_settings(instance_path: Path, housekeeping_seconds: float) -> dict[str, Any]:
+    """Return Celery beat's settings: housekeeping every housekeeping_seconds."""
+    return {
+        # Only the `beat` process reads these, and exactly one must run: each
+        # beat keeps its own schedule, so two would send every task twice.
+        # https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html
+        "beat_schedule": {
+            "housekeeping": {
+                "task": "background.housekeeping",
+                "schedule": housekeeping_seconds,
+                # Not run at all rather than late: with no worker for a while,
+                # one run makes up for all the missed ones.
+                "options": {"expires": housekeeping_seconds},
+            },
+        },
+        # When each entry last ran. On Heroku the file goes with every restart
+        # of the dyno, which costs at most one interval's wait.
+        "beat_schedule_filename": str(instance_path / "celerybeat-schedule"),
+    }

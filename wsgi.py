@@ -15,6 +15,7 @@ from celery import Celery
 from flask import Flask
 from flask_migrate import Migrate
 
+import background.housekeeping  # noqa: F401  registers the task that beat sends
 import background.queues  # noqa: F401  stamps every task message with its publish time
 import background.worker  # noqa: F401  connects the worker's own settings
 import web

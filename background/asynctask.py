@@ -60,10 +60,15 @@ def run_in_request(context: dict[str, Any] | None, function: Callable, args, kwa
         return function(*args, **kwargs)
 
 
-def asynctask(function: Callable) -> Callable[..., str | None]:
-    """Make calling function queue it to run in the worker with the caller's request context."""
+def asynctask(function: Callable | None = None, **options: Any) -> Callable[..., str | None]:
+    """Make calling function queue it to run in the worker with the caller's request context.
 
-    @shared_task(name=f"{function.__module__}.{function.__name__}")
+    Used bare (@asynctask) or with Celery task options (@asynctask(max_retries=3)).
+    """
+    if function is None:
+        return functools.partial(asynctask, **options)
+
+    @shared_task(name=f"{function.__module__}.{function.__name__}", **options)
     def task(context: dict[str, Any] | None, *args: Any, **kwargs: Any) -> Any:
         return run_in_request(context, function, args, kwargs)
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import g, request, url_for
 
 from background.asynctask import asynctask
+from background.jobs import RETRY_ON_DATABASE_ERRORS
 from background.models import ADDRESS_LENGTH, PATH_LENGTH, AuditEvent, clip
 from models import db, utcnow
 
@@ -25,7 +26,9 @@ def audit(action: str, product_id: int) -> None:
         store_audit_event.__wrapped__(*event)
 
 
-@asynctask
+# A database that fails for a moment delays the event rather than losing it;
+# the key makes a retry that finds it stored a no-op.
+@asynctask(**RETRY_ON_DATABASE_ERRORS)
 def store_audit_event(action: str, product_id: int, at: str, key: str) -> None:
     """Store who did action to the product, as seen in the request that did it, once per key."""
     if db.session.execute(db.select(AuditEvent.id).filter_by(key=key)).first() is not None:

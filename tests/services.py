@@ -1,4 +1,4 @@
-"""Servers the tests start and stop themselves: Redis, a worker, broken brokers."""
+"""Servers the tests start and stop themselves: Redis, a worker, beat, broken brokers."""
 import http.client
 import os
 import shutil
@@ -225,6 +225,34 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+class Beat:
+    """A real `celery beat`, started with a Procfile's command as Heroku runs it: by bash, in a group of its own."""
+
+    def __init__(self, command: str, env: Mapping[str, str]) -> None:
+        self.log = ROOT / "test-artifacts" / f"beat-{uuid.uuid4().hex[:8]}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                ["bash", "-c", command], cwd=ROOT, env={**os.environ, **env}, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def stop(self, timeout: float = 10) -> int | None:
+        """Send SIGTERM to the group, as Heroku does; return the exit status, or None if it had to be killed."""
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            return self.process.wait(timeout=timeout)
+        except ProcessLookupError:
+            return self.process.wait()
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            return None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

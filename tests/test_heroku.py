@@ -27,11 +27,26 @@ ADDON_VARIABLES = {"heroku-postgresql": "DATABASE_URL", "heroku-redis": "REDIS_U
 CONNECTION_BUDGET = 12
 
 
-def test_app_json_runs_one_web_and_one_worker_dyno_of_the_procfile():
+def test_app_json_runs_one_web_one_worker_and_one_beat_dyno_of_the_procfile():
     formation = APP_JSON["formation"]
     assert {name: process["quantity"] for name, process in formation.items()} == {
-        "web": 1, "worker": 1}
+        "web": 1, "worker": 1, "beat": 1}
     assert set(formation) <= set(procfile())
+
+
+def test_procfile_procfile_dev_and_app_json_run_the_same_processes():
+    # Procfile.dev's web process upgrades the schema itself, as release does on Heroku.
+    assert set(procfile()) == {"web", "release", "worker", "beat"}
+    assert set(procfile("Procfile.dev")) == set(APP_JSON["formation"]) == {"web", "worker", "beat"}
+
+
+@pytest.mark.parametrize("name", ["Procfile", "Procfile.dev"])
+def test_beat_runs_as_a_process_of_its_own_never_inside_a_worker(name):
+    commands = procfile(name)
+    assert "celery -A wsgi:celery beat" in commands["beat"]
+    # -B would start a beat in every worker process, so scaling workers would
+    # send every periodic task once per worker.
+    assert not re.search(r"\s(-B|--beat)\b", commands["worker"])
 
 
 def test_app_json_provisions_postgres_and_key_value_store_and_generates_the_secret_key():
