@@ -225,6 +225,17 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
             "redis_socket_connect_timeout": 1,
             "redis_socket_timeout": 5,
             "redis_retry_on_timeout": True,
+            # Task events, so that Flower and `celery events` can follow each
+            # task: the worker announces it received, started, succeeded or
+            # failed, and whoever publishes it (the web process, flask shell)
+            # that it was sent. On Redis each is one PUBLISH, dropped when
+            # nobody listens. The embedded broker has no such channel: it
+            # writes a file per event for each listener that ever subscribed,
+            # and one that stopped without unsubscribing (a Flower stopped by
+            # Ctrl-C) keeps collecting them for good, so it sends none.
+            # https://docs.celeryq.dev/en/stable/userguide/monitoring.html#events
+            "worker_send_task_events": True,
+            "task_send_sent_event": True,
         }
     else:
         # No Redis needed to try it out: kombu's filesystem transport keeps the
