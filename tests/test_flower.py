@@ -1,0 +1,54 @@
+"""Flower, as `pipenv run flower` starts it, follows the Procfile's worker: online, and each task to its result."""
+import tomllib
+from collections.abc import Iterator
+
+import pytest
+
+from tests.helpers import procfile
+from tests.services import ROOT, Flower, Worker, wait_for
+
+FLOWER_COMMAND = tomllib.loads((ROOT / "Pipfile").read_text())["scripts"]["flower"]
+
+
+@pytest.fixture
+def flower(environment: dict[str, str]) -> Iterator[Flower]:
+    process = Flower(FLOWER_COMMAND, environment)
+    try:
+        yield process.wait_ready()
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def dyno(app, environment: dict[str, str], flower: Flower) -> Iterator[Worker]:
+    """The Procfile's worker, once Flower hears its heartbeat."""
+    app.extensions["celery"].control.purge()
+    worker = Worker(environment, shell=procfile()["worker"])
+    try:
+        worker.wait_ready(app.extensions["celery"])
+        # Heard once, Flower is listening: no event of the task below is lost.
+        wait_for(lambda: flower.sees_online(worker.name), timeout=20, interval=0.1)
+        yield worker
+    finally:
+        worker.stop()
+
+
+def test_flower_follows_a_task_from_its_publisher_to_its_result(app, flower, dyno):
+    with app.app_context():
+        job = app.extensions["celery"].tasks["tasks.very_slow_add"].delay(5, 7)
+
+    def succeeded() -> dict | None:
+        task = flower.get(f"/api/task/info/{job.id}")[1]
+        return task if isinstance(task, dict) and task.get("state") == "SUCCESS" else None
+
+    task = wait_for(succeeded, timeout=20, interval=0.1)
+    assert task["result"] == "12" and task["worker"] == dyno.name
+    # Sent: the publisher's event (task_send_sent_event); the others, the worker's.
+    moments = [task[event] for event in ("sent", "received", "started", "succeeded")]
+    assert None not in moments and moments == sorted(moments), task
+    assert job.get(timeout=5) == 12
+
+
+def test_flower_answers_nobody_without_its_password(flower):
+    assert flower.get("/api/workers?status=true", password="wrong")[0] == 401
+    assert flower.get("/api/workers?status=true")[0] == 200
