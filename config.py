@@ -131,6 +131,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
             soft_shutdown=float(environ.get("SOFT_SHUTDOWN_SECONDS") or SOFT_SHUTDOWN_SECONDS),
             visibility_timeout=visibility_timeout,
+            pool_limit=int(environ["BROKER_POOL_LIMIT"]) if environ.get("BROKER_POOL_LIMIT") else None,
         ),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
@@ -199,7 +200,8 @@ def broker_options(visibility_timeout: float, extra: Mapping[str, Any]) -> dict[
 
 
 def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int,
-                    soft_shutdown: float, visibility_timeout: int) -> dict[str, Any]:
+                    soft_shutdown: float, visibility_timeout: int,
+                    pool_limit: int | None = None) -> dict[str, Any]:
     """Return Celery's settings (lowercase names) for Redis, or the embedded default."""
     settings: dict[str, Any] = {
         # A task interrupted by a worker restart goes back to the queue rather
@@ -217,6 +219,14 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
         },
         "result_expires": 24 * 3600,
     }
+    if pool_limit is not None:
+        # Broker connections a process keeps for reuse (Celery's default: 10).
+        # Flower asks the workers eight questions at once, each on a pooled
+        # connection that it then keeps: 21 Redis connections in all, more than
+        # Heroku Key-Value Store mini accepts. `pipenv run flower` sets 0: a
+        # connection per question, closed after it, and 3 held in all.
+        # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-pool-limit
+        settings["broker_pool_limit"] = pool_limit
     if redis_url:
         settings |= {
             "broker_url": redis_url,
