@@ -1,4 +1,4 @@
-"""Servers the tests start and stop themselves: Redis, a worker, broken brokers."""
+"""Servers the tests start and stop themselves: Redis, a worker, Flower, broken brokers."""
 import base64
 import http.client
 import json
@@ -283,7 +283,8 @@ class Flower:
 
     def sees_online(self, worker: str) -> bool:
         """Tell whether Flower has heard worker's heartbeat lately."""
-        return self.get("/api/workers?status=true")[1].get(worker) is True
+        status, workers = self.get("/api/workers?status=true")
+        return status == 200 and workers.get(worker) is True
 
     def stop(self) -> None:
         if self.process.poll() is None:
