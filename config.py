@@ -162,6 +162,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             concurrency=int(environ.get("CELERY_CONCURRENCY") or 2),
             soft_shutdown=float(environ.get("SOFT_SHUTDOWN_SECONDS") or SOFT_SHUTDOWN_SECONDS),
             visibility_timeout=visibility_timeout,
+            pool_limit=int(environ["BROKER_POOL_LIMIT"]) if environ.get("BROKER_POOL_LIMIT") else None,
         ) | beat_settings(instance_path, housekeeping_seconds),
         # Applied by the worker on start-up only (see tasks.make_celery).
         "CELERY_WORKER": (
@@ -244,7 +245,8 @@ def broker_options(visibility_timeout: float, extra: Mapping[str, Any]) -> dict[
 
 
 def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int,
-                    soft_shutdown: float, visibility_timeout: int) -> dict[str, Any]:
+                    soft_shutdown: float, visibility_timeout: int,
+                    pool_limit: int | None = None) -> dict[str, Any]:
     """Return Celery's settings (lowercase names) for Redis, or the embedded default."""
     settings: dict[str, Any] = {
         # A task interrupted by a worker restart goes back to the queue rather
@@ -268,6 +270,14 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
         "task_default_queue": "celery",
         "task_routes": {"background.run_job": {"queue": "jobs"}},
     }
+    if pool_limit is not None:
+        # Broker connections a process keeps for reuse (Celery's default: 10).
+        # Flower asks the workers eight questions at once, each on a pooled
+        # connection that it then keeps: 21 Redis connections in all, more than
+        # Heroku Key-Value Store mini accepts. `pipenv run flower` sets 0: a
+        # connection per question, closed after it, and 3 held in all.
+        # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-pool-limit
+        settings["broker_pool_limit"] = pool_limit
     if redis_url:
         settings |= {
             "broker_url": redis_url,
@@ -276,6 +286,17 @@ def celery_settings(redis_url: str | None, instance_path: Path, concurrency: int
             "redis_socket_connect_timeout": 1,
             "redis_socket_timeout": 5,
             "redis_retry_on_timeout": True,
+            # Task events, so that Flower and `celery events` can follow each
+            # task: the worker announces it received, started, succeeded or
+            # failed, and whoever publishes it (the web process, flask shell)
+            # that it was sent. On Redis each is one PUBLISH, dropped when
+            # nobody listens. The embedded broker has no such channel: it
+            # writes a file per event for each listener that ever subscribed,
+            # and one that stopped without unsubscribing (a Flower stopped by
+            # Ctrl-C) keeps collecting them for good, so it sends none.
+            # https://docs.celeryq.dev/en/stable/userguide/monitoring.html#events
+            "worker_send_task_events": True,
+            "task_send_sent_event": True,
         }
     else:
         # No Redis needed to try it out: kombu's filesystem transport keeps the

@@ -1,5 +1,7 @@
-"""Servers the tests start and stop themselves: Redis, a worker, beat, broken brokers."""
+"""Servers the tests start and stop themselves: Redis, a worker, beat, Flower, broken brokers."""
+import base64
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -256,6 +258,70 @@ class Beat:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+class Flower:
+    """A real Flower, run with a command line (the Pipfile's `flower` script) on a free port.
+
+    It asks for a password, as it must wherever it is reachable, and does not
+    turn on the workers' events itself (FLOWER_ENABLE_EVENTS=false): whatever
+    it shows, the workers sent of their own accord.
+    """
+
+    user = "flower"
+
+    def __init__(self, command: str, env: Mapping[str, str]) -> None:
+        self.port = free_port()
+        self.password = uuid.uuid4().hex
+        self.log = ROOT / "test-artifacts" / f"flower-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        variables = {**os.environ, **env, "FLOWER_BASIC_AUTH": f"{self.user}:{self.password}",
+                     "FLOWER_ENABLE_EVENTS": "false", "FLOWER_PERSISTENT": "false"}
+        with open(self.log, "wb") as output:
+            self.process = subprocess.Popen(
+                ["bash", "-c", f"exec {command} --port={self.port}"], cwd=ROOT, env=variables,
+                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def get(self, path: str, password: str | None = None) -> tuple[int, Any]:
+        """GET path with the password (or another); return the status and the JSON body."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"flower exited: {self.log.read_text()[-2000:]}")
+        token = base64.b64encode(f"{self.user}:{password or self.password}".encode()).decode()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", path, headers={"Authorization": f"Basic {token}"})
+            response = connection.getresponse()
+            body = response.read()
+            json_body = response.status == 200 and response.getheader("Content-Type", "").startswith(
+                "application/json")
+            return response.status, json.loads(body) if json_body else body
+        finally:
+            connection.close()
+
+    def wait_ready(self, timeout: float = 30) -> "Flower":
+        """Wait until Flower serves its health check, which needs no password."""
+        def serves() -> bool:
+            try:
+                return self.get("/healthcheck")[0] == 200
+            except OSError:
+                return False
+
+        wait_for(serves, timeout=timeout, interval=0.1)
+        return self
+
+    def sees_online(self, worker: str) -> bool:
+        """Tell whether Flower has heard worker's heartbeat lately."""
+        status, workers = self.get("/api/workers?status=true")
+        return status == 200 and workers.get(worker) is True
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
 
 
 class TCPProxy:
