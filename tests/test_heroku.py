@@ -21,10 +21,10 @@ from wsgi import create_app
 APP_JSON = json.loads((ROOT / "app.json").read_text())
 # What the add-ons in app.json set, as Heroku hands them out.
 ADDON_VARIABLES = {"heroku-postgresql": "DATABASE_URL", "heroku-redis": "REDIS_URL"}
-# Heroku Key-Value Store mini accepts 20 connections; one web and one worker
-# dyno use 11 to 13 (docs/heroku.md, "Connections"), which leaves room for a
-# restart's overlap and a `heroku run flask shell`.
-CONNECTION_BUDGET = 14
+# Heroku Key-Value Store mini accepts 20 connections; one web, one worker and
+# one beat dyno use 13 to 15 (docs/heroku.md, "Connections"), which leaves room
+# for a restart's overlap and a `heroku run flask shell`.
+CONNECTION_BUDGET = 16
 
 
 def test_app_json_runs_one_web_one_worker_and_one_beat_dyno_of_the_procfile():
@@ -136,7 +136,8 @@ def test_local_heroku_run(tmp_path, fresh_database, heroku_redis):
         "APP_ENV": "production", "SECRET_KEY": secrets.token_hex(), "WEB_CONCURRENCY": "2",
         "CELERY_CONCURRENCY": "2", "DATABASE_URL": fresh_database,
         "REDIS_URL": heroku_redis.url, "SLOW_ADD_SECONDS": "0.2", "ASYNC_STEP_SECONDS": "0.05",
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "INSTANCE_PATH": str(tmp_path / "instance"),
+        "HOUSEKEEPING_SECONDS": "1",
     }
     env_file = tmp_path / "heroku.env"
     env_file.write_text("\n".join(f"{name}={value}" for name, value in heroku_env.items()))
@@ -149,7 +150,7 @@ def test_local_heroku_run(tmp_path, fresh_database, heroku_redis):
     log = tmp_path / "honcho.log"
     with open(log, "wb") as output:
         honcho = subprocess.Popen(
-            ["honcho", "start", "-e", str(env_file), "-p", str(port), "web", "worker"],
+            ["honcho", "start", "-e", str(env_file), "-p", str(port), "web", "worker", "beat"],
             cwd=ROOT, env=environ, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -177,10 +178,13 @@ def test_local_heroku_run(tmp_path, fresh_database, heroku_redis):
         # `heroku run flask shell`: the result comes back through the result backend.
         assert "RESULT 12" in run_flask_shell(heroku_env, SHELL_EXPERIMENT)
 
+        # Beat sends housekeeping every second here, and the worker runs it.
+        wait_for(lambda: "Housekeeping: deleted" in log.read_text(), timeout=30)
+
         # Our own client is the one asking for the list.
         clients = [c for c in heroku_redis.client().client_list() if c["cmd"] != "client|list"]
         print(f"FIGURE redis_connections={len(clients)} ({heroku_redis.url.split(':')[0]}, "
-              "one web dyno with WEB_CONCURRENCY=2 and one worker dyno)")
+              "one web dyno with WEB_CONCURRENCY=2, one worker dyno and one beat dyno)")
         assert len(clients) <= CONNECTION_BUDGET
     finally:
         os.killpg(honcho.pid, signal.SIGTERM)
@@ -188,3 +192,4 @@ def test_local_heroku_run(tmp_path, fresh_database, heroku_redis):
     output = log.read_text()
     assert f"Listening at: http://0.0.0.0:{port}" in output
     assert output.count("Booting worker with pid") == 2
+    assert "beat: Starting..." in output
