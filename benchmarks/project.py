@@ -5,7 +5,6 @@ counting the SQL statements of one request needs the app in hand. Imported
 from the project: config.from_env and wsgi.create_app, and the
 `flask users token` command.
 """
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, event
 
+from benchmarks.scaleout import redis_commands
 from config import from_env
 from wsgi import create_app
 
@@ -57,11 +57,11 @@ def request_costs(env: dict[str, str], requests: int) -> dict[str, dict[str, Any
         for name, (method, path, body) in COSTED.items():
             client.open(path, method=method, json=body)  # Opens the connections: not counted.
             empty_queues(broker)
-            before = commands(broker)
+            before = redis_commands(broker)
             with recorded(engine) as statements:
                 answers = [client.open(path, method=method, json=body).status_code
                            for _ in range(requests)]
-            sent = commands(broker) - before
+            sent = redis_commands(broker) - before
             if set(answers) - {200, 202}:
                 raise RuntimeError(f"{method} {path} answered {sorted(set(answers))}")
             costs[name] = {"request": f"{method} {path}",
@@ -81,13 +81,6 @@ def empty_queues(broker: redis.Redis) -> int:
         held += broker.memory_usage(queue, samples=0) or 0
         broker.delete(queue)
     return held
-
-
-def commands(broker: redis.Redis) -> Counter:
-    """Return how many times Redis has run each command, but the INFO that asks."""
-    stats = broker.info("commandstats")
-    return Counter({key.removeprefix("cmdstat_"): value["calls"] for key, value in stats.items()
-                    if key != "cmdstat_info"})
 
 
 @contextmanager
