@@ -25,7 +25,7 @@ stops at once with a message; the bench without it runs as ever.
 The scale-out measure (benchmarks/scaleout.py) runs this tree's worker as one
 and as two instances, and counts what a product list and a job start send to
 Redis and the database; it runs for this tree only, after the others, or
-alone with --only scaleout (results in scaleout.md and scaleout.json).
+alone with --only scaleout (results in bench-scaleout.md and .json).
 """
 import argparse
 import json

@@ -213,6 +213,10 @@ def markdown(results: dict[str, Any]) -> list[str]:
 
 
 def command_list(commands: dict[str, float]) -> str:
-    """Return e.g. "1 BRPOP, 1 LPUSH (2 in all)"."""
-    listed = ", ".join(f"{calls:g} {command.upper()}" for command, calls in commands.items())
-    return f"{listed} ({sum(commands.values()):g} in all)"
+    """Return e.g. "1 BRPOP, 1 LPUSH, 0.02 others (2.02 in all)": the rare ones as others."""
+    listed = [f"{calls:g} {command.upper()}" for command, calls in commands.items()
+              if calls >= 0.05]
+    others = sum(calls for calls in commands.values() if calls < 0.05)
+    if others:
+        listed.append(f"{others:.2g} others")
+    return f"{', '.join(listed)} ({sum(commands.values()):.4g} in all)"
