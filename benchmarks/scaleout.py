@@ -23,6 +23,7 @@ import re
 import statistics
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,9 @@ class Instances:
             worker.wait_ready()
 
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop()
+        """Stop every instance at once, as separate dynos would be stopped."""
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(Worker.stop, self.workers))
 
     def runs(self) -> list[Counter]:
         """Return, for each instance, how many times it ran each task, from its log."""
