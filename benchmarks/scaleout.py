@@ -112,8 +112,7 @@ def scaleout_run(side: Side, count: int, work: Path, options) -> dict[str, Any]:
 
 def drain(instances: Instances, side: Side, tasks: int,
           pause: float) -> tuple[list[str], float, dict[str, float]]:
-    """Publish `tasks` sleeping tasks; return their ids, the rate the instances ran them,
-    and the Redis commands per task, its publish included."""
+    """Publish `tasks` sleeping tasks; return their ids, tasks/s, and Redis commands per task."""
     before = redis_commands(side.redis)
     with Celery(set_as_current=False, broker=side.env["REDIS_URL"]) as client:
         started = time.monotonic()
