@@ -81,11 +81,13 @@ class Web(Group):
 
 
 class Worker(Group):
-    """A tree's Procfile worker command, for the Celery app named by app_spec."""
+    """A tree's Procfile worker command, for the Celery app named by app_spec, plus arguments."""
 
-    def __init__(self, tree: Tree, env: dict[str, str], app_spec: str, log: Path) -> None:
+    def __init__(self, tree: Tree, env: dict[str, str], app_spec: str, log: Path,
+                 arguments: str = "") -> None:
         log.write_bytes(b"")
-        super().__init__(tree, tree.command("worker", app_spec), env, log)
+        super().__init__(tree, f"{tree.command('worker', app_spec)} {arguments}".rstrip(), env,
+                         log)
 
     def wait_ready(self) -> "Worker":
         wait_for(lambda: self.alive() and " ready." in self.output(), timeout=60, interval=0.05)

@@ -6,6 +6,8 @@ import subprocess
 from importlib.metadata import version
 from typing import Any
 
+from benchmarks import scaleout
+
 # The job start figure of pallets/flask's examples/celery (POST /tasks/add,
 # c=8), measured earlier on this machine. That example is not part of this
 # repository, so it is not run here: the target is 1.5 times this figure.
@@ -44,11 +46,19 @@ def paired(runs: dict[str, list[dict]], a: str, b: str, figure: str, combine) ->
 
 
 def summarise(results: dict[str, Any]) -> dict[str, Any]:
-    """Return the headline figures: medians of the runs, and of paired ratios within a round."""
+    """Return the headline figures of the measures that ran (all, or the scale-out alone)."""
+    results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
+    summary = summarise_tree(results) if "http" in results else {}
+    if "scaleout" in results:
+        summary["scaleout"] = scaleout.summarise(results["scaleout"])
+    return summary
+
+
+def summarise_tree(results: dict[str, Any]) -> dict[str, Any]:
+    """Return the HTTP, memory and worker figures: medians of the runs, and of paired ratios."""
     http, memory, worker = results["http"], results["memory"], results["worker"]
     before, after = memory["before"], memory["after"]
     pickups = {name: [ms for run in runs for ms in run["pickup_ms"]] for name, runs in worker.items()}
-    results["machine"]["load_average_at_end"] = round(os.getloadavg()[0], 2)
     return {
         "rates": {name: round(median(run["rate"] for run in runs), 1)
                   for name, runs in http.items()},
@@ -129,6 +139,12 @@ def before_and_after(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def verdicts(summary: dict[str, Any]) -> list[tuple[str, str, str, bool, str, str]]:
     """Return the targets' table: measure, this run, target, met, naive figure, peer figure."""
+    rows = tree_verdicts(summary) if "rates" in summary else []
+    return rows + (scaleout.verdicts(summary["scaleout"]) if "scaleout" in summary else [])
+
+
+def tree_verdicts(summary: dict[str, Any]) -> list[tuple[str, str, str, bool, str, str]]:
+    """Return the targets of the HTTP, memory and worker measures."""
     rates, pickups = summary["rates"], summary["pickup_ms"]
     workers = summary["worker_rate"]
     peer_target = 1.5 * PEER_JOB_START_RATE
@@ -173,7 +189,7 @@ def verdicts(summary: dict[str, Any]) -> list[tuple[str, str, str, bool, str, st
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """Return the results as Markdown: targets, a ref beside this tree, every variant, the machine."""
+    """Return the results as Markdown: targets, the measures' tables, the machine."""
     summary, settings, machine_info = results["summary"], results["settings"], results["machine"]
     lines = [
         "| measure | this run | target | met | a naive solution | pallets' Celery example |",
@@ -182,9 +198,20 @@ def markdown(results: dict[str, Any]) -> str:
     for measure, figure, target, met, naive, peer in verdicts(summary):
         lines.append(f"| {measure} | {figure} | {target} | {'yes' if met else '**no**'} "
                      f"| {naive} | {peer} |")
-    lines += ["", ("The last two columns were measured earlier on this machine, for a naive "
-                   "solution of the exercise and for pallets/flask's examples/celery; neither "
-                   "is run here.")]
+    if "http" in results:
+        lines += tree_tables(results)
+    if "scaleout" in results:
+        lines += ["", *scaleout.markdown(results)]
+    lines += ["", machine_line(machine_info, settings, http="http" in results), ""]
+    return "\n".join(lines)
+
+
+def tree_tables(results: dict[str, Any]) -> list[str]:
+    """Return the Markdown of a ref beside this tree, every variant, memory and the worker."""
+    summary, settings = results["summary"], results["settings"]
+    lines = ["", ("The last two columns were measured earlier on this machine, for a naive "
+                  "solution of the exercise and for pallets/flask's examples/celery; neither "
+                  "is run here.")]
     if "ref" in results:
         lines += ["", *before_and_after_table(results)]
     lines += [
@@ -229,8 +256,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {workers[name]} | {summary['worker_rate'][name]:.0f} "
                      f"| {summary['pickup_ms'][name]:.2f} ms "
                      f"| {summary['pickup_p90_ms'][name]:.2f} ms |")
-    lines += ["", machine_line(machine_info, settings), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def before_and_after_table(results: dict[str, Any]) -> list[str]:
@@ -254,11 +280,12 @@ def before_and_after_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def machine_line(info: dict[str, Any], settings: dict[str, Any]) -> str:
+def machine_line(info: dict[str, Any], settings: dict[str, Any], http: bool) -> str:
+    load = (f"{info['database']} ({settings['rows']} rows in the large table), load from "
+            f"{info['loader']}" if http else f"{info['database']}, no HTTP load")
     return (f"Measured on {info['cpus']} CPUs, Python {info['python']}, Celery {info['celery']}, "
             f"kombu {info['kombu']}, redis-py {info['redis']}, gunicorn {info['gunicorn']} "
-            f"(2 sync workers), Redis {info['redis_server']}, {info['database']} "
-            f"({settings['rows']} rows in the large table), load from {info['loader']}; "
+            f"(2 sync workers), Redis {info['redis_server']}, {load}; "
             f"load average {info['load_average_at_start']} at the start, "
             f"{info['load_average_at_end']} at the end; {info.get('seconds', '?')} s in all.")
 

@@ -4,7 +4,7 @@ import queue
 import time
 from datetime import timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery
 from sqlalchemy import Engine, Table, select
@@ -66,10 +66,7 @@ def worker_run(side: Side, app_spec: str, task_name: str, log: Path, options) ->
         throughput = drain_rate(worker, side, options.tasks)
         worker.wait_ready()
         settle(options.pause)
-        jobs = jobs_table(database)
-        with Arrivals(side) as arrivals:
-            pickups = [pickup_seconds(worker, side, database, jobs, arrivals)
-                       for _ in range(options.pickups)]
+        pickups = timed_pickups(worker, side, database, options.pickups)
     finally:
         worker.stop()
         database.dispose()
@@ -143,7 +140,22 @@ class Arrivals:
         self.redis.config_set("notify-keyspace-events", self.events)
 
 
-def pickup_seconds(worker: Worker, side: Side, database: Engine, jobs: Table,
+class Watched(Protocol):
+    """Worker processes that a pickup watches: alive, and logging to log."""
+
+    log: Path
+
+    def alive(self) -> bool: ...
+
+
+def timed_pickups(worker: Watched, side: Side, database: Engine, count: int) -> list[float]:
+    """Start count jobs one at a time on the idle worker(s); return each one's pickup time."""
+    jobs = jobs_table(database)
+    with Arrivals(side) as arrivals:
+        return [pickup_seconds(worker, side, database, jobs, arrivals) for _ in range(count)]
+
+
+def pickup_seconds(worker: Watched, side: Side, database: Engine, jobs: Table,
                    arrivals: Arrivals) -> float:
     """Start one job on the idle worker; return the time from its message reaching Redis to its start."""
     arrivals.clear()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import report
-from benchmarks.bench import ENV
+from benchmarks.bench import ENV, parse_arguments
 from benchmarks.endpoints import COMPARED, VARIANTS, served, timed_load
 from benchmarks.load import python_load
 from benchmarks.sides import started
@@ -57,6 +57,50 @@ def test_quick_benchmark_measures_every_figure_and_writes_the_table(quick_run, o
     assert table.startswith("| measure | this run | target |")
     assert "SQL queries for a page of 100 jobs" in table
     assert "Before and after" not in table
+
+
+def test_quick_benchmark_runs_each_task_once_on_one_and_two_worker_instances(quick_run, output):
+    scaleout, summary = quick_run["scaleout"], quick_run["summary"]["scaleout"]
+    one, two = scaleout["runs"]["one"][0], scaleout["runs"]["two"][0]
+    assert one["ran_per_instance"] == [one["tasks"]]
+    # Both instances took tasks from the one queue, and together ran each once.
+    assert len(two["ran_per_instance"]) == 2 and min(two["ran_per_instance"]) > 0
+    assert sum(two["ran_per_instance"]) == two["tasks"]
+    assert summary["duplicates"] == 0 and summary["missing"] == 0
+    assert summary["tasks_per_second"]["one"] > 0 and summary["tasks_per_second"]["two"] > 0
+    assert summary["ratio"] > 0
+    assert len(two["pickup_ms"]) == quick_run["settings"]["pickups"]
+    table = (output / "quick.md").read_text()
+    assert "| Tasks run twice or never, over both instance counts |" in table
+    assert "| worker instances | tasks/s |" in table
+
+
+def test_quick_benchmark_counts_what_a_request_sends_to_redis_and_the_database(quick_run):
+    costs = quick_run["scaleout"]["per_request"]
+    assert set(costs) == {"products", "job_start"}
+    for cost in costs.values():
+        # Each request publishes one task, and its message waits in a queue.
+        assert cost["redis_commands"].get("lpush") == 1
+        assert cost["redis_bytes_queued"] > 0
+        assert cost["sql_statements"] >= 1
+
+
+def test_report_of_the_scaleout_alone_has_no_http_tables(quick_run):
+    results = {key: copy.deepcopy(quick_run[key]) for key in ("machine", "settings", "scaleout")}
+    results["summary"] = report.summarise(results)
+    table = report.markdown(results)
+    assert [row.split(" | ")[0] for row in table.splitlines()[2:5]] == [
+        "| Sleeping tasks (0.1 s) per second, two worker instances against one",
+        "| Tasks run twice or never, over both instance counts",
+        "| Task pickup on idle workers, median: two instances against one",
+    ]
+    assert "Every HTTP variant" not in table and "no HTTP load" in table
+
+
+def test_scaleout_alone_refuses_a_ref():
+    with pytest.raises(SystemExit) as stopped:
+        parse_arguments(["--only", "scaleout", "--ref", "HEAD"])
+    assert stopped.value.code == 2
 
 
 def test_report_sets_a_ref_beside_this_tree_measure_by_measure(quick_run):
