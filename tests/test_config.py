@@ -1,5 +1,7 @@
 """Configuration from the environment."""
+import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -123,3 +125,30 @@ def test_importing_the_factory_reads_no_configuration_and_creates_no_folder(tmp_
         env={**os.environ, "APP_ENV": "staging", "INSTANCE_PATH": str(tmp_path / "instance")})
     assert "IMPORTED False" in result.stdout, result.stderr
     assert result.returncode != 0 and "ConfigError: APP_ENV must be one of" in result.stderr
+
+
+def variables_config_reads() -> set[str]:
+    """The environment variables that config.py names: environ.get(NAME), environ[NAME],
+    setting(NAME) and number(environ, NAME, ...)."""
+    tree = ast.parse((ROOT / "config.py").read_text())
+    named = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "environ":
+            named.append(node.slice)
+        elif isinstance(node, ast.Call):
+            function = node.func
+            if isinstance(function, ast.Attribute) and function.attr == "get" \
+                    and getattr(function.value, "id", None) == "environ":
+                named.append(node.args[0])
+            elif getattr(function, "id", None) == "setting":
+                named.append(node.args[0])
+            elif getattr(function, "id", None) == "number":
+                named.append(node.args[1])
+    return {node.value for node in named if isinstance(node, ast.Constant)}
+
+
+def test_env_sample_documents_every_variable_config_reads():
+    sample = (ROOT / ".env.sample").read_text()
+    documented = set(re.findall(r"^# ([A-Z][A-Z_]+)=", sample, re.MULTILINE))
+    assert variables_config_reads() - documented == set()
+    assert "DATABASE_URL" in variables_config_reads()
