@@ -28,21 +28,29 @@ def embedded_environment(tmp_path) -> dict[str, str]:
     }
 
 
-def test_dev_command_runs_api_and_worker_with_no_services(tmp_path):
+def test_dev_command_runs_api_worker_and_beat_with_no_services(tmp_path):
     scripts = tomllib.loads((ROOT / "Pipfile").read_text())["scripts"]
-    environment = {**embedded_environment(tmp_path), "PORT": str(free_port())}
-    dev = subprocess.Popen(
-        shlex.split(scripts["dev"]), cwd=ROOT, env={**os.environ, **environment},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    # Beat sends housekeeping every second here, so that the test sees it run.
+    environment = {**embedded_environment(tmp_path), "PORT": str(free_port()),
+                   "HOUSEKEEPING_SECONDS": "1"}
+    log = tmp_path / "dev.log"
+    with open(log, "wb") as output:
+        dev = subprocess.Popen(
+            shlex.split(scripts["dev"]), cwd=ROOT, env={**os.environ, **environment},
+            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{environment['PORT']}/api/v1/products"
         assert wait_for(lambda: get_json(url), timeout=60) == (200, [])
         assert "RESULT 12" in run_flask_shell(environment, SHELL_EXPERIMENT)
+        # The worker runs what beat sends, on the embedded broker too.
+        wait_for(lambda: "Housekeeping: deleted" in log.read_text(), timeout=30)
     finally:
         os.killpg(dev.pid, signal.SIGTERM)
-        output = dev.communicate(timeout=30)[0].decode()
+        dev.wait(timeout=30)
+    output = log.read_text(errors="replace")
     assert "Running upgrade" in output and "celery@" in output
+    assert "beat: Starting..." in output
     # Nothing that reads like an error to someone trying it out.
     assert "No hostname was supplied" not in output
     assert "Traceback" not in output
