@@ -4,10 +4,12 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from background.jobs import run_job
 from background.tasks import async_process, integrate
 from config import ConfigError, database_uri, from_env, redis_uri
+from models import db
 from tasks import very_slow_add
 from tests.services import ROOT
 
@@ -123,3 +125,11 @@ def test_importing_the_factory_reads_no_configuration_and_creates_no_folder(tmp_
         env={**os.environ, "APP_ENV": "staging", "INSTANCE_PATH": str(tmp_path / "instance")})
     assert "IMPORTED False" in result.stdout, result.stderr
     assert result.returncode != 0 and "ConfigError: APP_ENV must be one of" in result.stderr
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_writes_ahead_and_syncs_only_at_checkpoints(app):
+    with app.app_context():
+        settings = [db.session.execute(text(f"PRAGMA {name}")).scalar_one()
+                    for name in ("journal_mode", "synchronous")]
+    assert settings == ["wal", 1]  # 1: NORMAL
