@@ -65,6 +65,8 @@ def postgresql_url() -> Iterator[str]:
 
 def migrate(url: str) -> None:
     app = create_app(from_env({"APP_ENV": "test", "DATABASE_URL": url}))
+    # What the flask command registers before `flask db upgrade` (wsgi.create_app).
+    flask_migrate.Migrate(app, db)
     with app.app_context():
         flask_migrate.upgrade(directory=MIGRATIONS)
 

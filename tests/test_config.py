@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from background.jobs import run_job
 from background.tasks import async_process, integrate
 from config import ConfigError, database_uri, from_env, redis_uri
+from models import db
 from tasks import very_slow_add
 from tests.services import ROOT
 
@@ -152,3 +154,11 @@ def test_env_sample_documents_every_variable_config_reads():
     documented = set(re.findall(r"^# ([A-Z][A-Z_]+)=", sample, re.MULTILINE))
     assert variables_config_reads() - documented == set()
     assert "DATABASE_URL" in variables_config_reads()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_writes_ahead_and_syncs_only_at_checkpoints(app):
+    with app.app_context():
+        settings = [db.session.execute(text(f"PRAGMA {name}")).scalar_one()
+                    for name in ("journal_mode", "synchronous")]
+    assert settings == ["wal", 1]  # 1: NORMAL

@@ -11,6 +11,7 @@ from background.expression import ALLOWED
 from background.polling import check_status_or_begin
 from models import User, db, utcnow
 from tasks import very_slow_add
+from tests.conftest import DATABASES
 from tests.helpers import add_job, job_rows, wait_for_job
 from tests.services import Worker, hanging_listener, refusing_port, wait_for
 
@@ -210,6 +211,24 @@ def test_a_page_of_jobs_is_one_query_plus_the_count(client, app):
     response = client.get("/api/v1/jobs?per_page=100")
     assert len(response.json) == 30 and response.json[0]["owner"] == "carol"
     assert len(statements) <= 2
+
+
+@pytest.mark.parametrize("database_url", DATABASES, indirect=True)
+@pytest.mark.parametrize(("path", "body"), [("/async_process/start", {"steps": 1}),
+                                            ("/api/v1/jobs/integrate", {**PI_JOB, "size": 10})])
+def test_a_job_start_writes_its_row_and_reads_nothing_back(client, app, path, body):
+    statements = []
+
+    def record(connection, cursor, statement, *args):
+        statements.append(statement.split()[0].upper())
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+    response = client.post(path, json=body)
+    assert response.status_code == 202
+    assert statements == ["INSERT"]
+    (job,) = job_rows(app)
+    assert job.id == response.json.get("result_id", response.json.get("id"))
 
 
 def test_a_token_makes_its_user_the_owner(client, app, auth, make_app, redis_server):

@@ -5,11 +5,18 @@ import shlex
 import signal
 import sqlite3
 import subprocess
+import sys
 import tomllib
 import urllib.request
 
+from click.testing import CliRunner
+from flask.cli import FlaskGroup
+
+from config import from_env
+
 from tests.helpers import SHELL_EXPERIMENT, procfile, run_flask_shell
 from tests.services import ROOT, free_port, wait_for
+from wsgi import create_app
 
 
 def get_json(url: str):
@@ -67,6 +74,17 @@ def test_release_phase_creates_the_schema_on_a_fresh_database(tmp_path):
     assert {"product", "user", "alembic_version"} <= tables
 
 
-def test_migrations_match_the_models(runner):
-    result = runner.invoke(args=["db", "check"])
+def test_migrations_match_the_models(environment):
+    # As the flask command loads the app, so that `flask db` is registered.
+    flask = FlaskGroup(create_app=lambda: create_app(from_env(environment)), load_dotenv=False)
+    result = CliRunner().invoke(flask, ["db", "check"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_web_process_loads_the_app_without_migration_code(environment):
+    # As gunicorn loads wsgi:app. Only `flask db` runs migrations, and Alembic
+    # would cost each web process 9 to 11 MiB.
+    code = "import sys, wsgi; wsgi.app; print(sorted({'alembic', 'flask_migrate'} & set(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **environment},
+                            capture_output=True, text=True, check=True, timeout=60).stdout
+    assert loaded.strip() == "[]"
