@@ -11,10 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import click
 from celery import Celery
 from flask import Flask
-from flask.cli import ScriptInfo
 
 import background.housekeeping  # noqa: F401  registers the task that beat sends
 import background.queues  # noqa: F401  stamps every task message with its publish time
@@ -36,13 +34,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     ma.init_app(app)
-    if loaded_by_the_flask_command():
-        # `flask db ...` only: Flask-Migrate imports Alembic, Mako and Pygments,
-        # 11 MiB in every process that imports it, and only the release phase and
-        # developers run migrations; gunicorn and Celery load the app without it.
-        from flask_migrate import Migrate
-
-        Migrate(app, db)
     celery = make_celery(app)
     web.init_app(app)
 
@@ -51,14 +42,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return {"db": db, "Product": Product, "very_slow_add": very_slow_add, "celery": celery}
 
     return app
-
-
-def loaded_by_the_flask_command() -> bool:
-    """Tell whether the `flask` command is loading the app (flask db, flask shell, flask run)."""
-    # The flask command's click context carries its ScriptInfo; gunicorn has no
-    # click context, and the celery command's carries an object of its own.
-    context = click.get_current_context(silent=True)
-    return context is not None and context.find_object(ScriptInfo) is not None
 
 
 @functools.cache
